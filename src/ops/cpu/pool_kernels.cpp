@@ -1,0 +1,489 @@
+// CPU kernels of the pooling family, compiled once per instruction set (FANCY_CPU_NS).
+//
+// Contiguous (NCDHW) inputs are processed one output row at a time: every input row of
+// the window is folded into a row accumulator, so the innermost loop runs along W with a
+// compile-time stride (1 or 2) and vectorises; windows that touch the padding take a
+// scalar path. Channels-last inputs are processed one output position at a time with the
+// innermost loop along C. The scan order inside a window is always d, h, w, as in ATen,
+// so ties keep the first element and NaN propagates exactly as PyTorch does.
+#include "ops/cpu/pool_kernels.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#ifndef FANCY_CPU_NS
+#error "FANCY_CPU_NS must name the instruction-set namespace"
+#endif
+
+namespace fancy {
+namespace ops {
+namespace FANCY_CPU_NS {
+namespace {
+
+// Accumulate bfloat16 in float, float in float (as ATen), double in double.
+template <typename T>
+using acc_t = std::conditional_t<std::is_same<T, double>::value, double, float>;
+
+// Half-open range of input positions a window covers along one dim, stepping by `step`.
+struct Span {
+  int64_t start, end, step;
+};
+
+inline Span window(const WindowDim& w, int64_t o, bool adaptive) {
+  if (adaptive) return {(o * w.in) / w.out, ((o + 1) * w.in + w.out - 1) / w.out, 1};
+  int64_t start = o * w.s - w.p;
+  const int64_t end = std::min(start + (w.k - 1) * w.d + 1, w.in);
+  while (start < 0) start += w.d;
+  return {start, end, w.d};
+}
+
+// Average-pooling divisor along one dim (ATen's rule: with count_include_pad the window
+// is clipped to the padded input, otherwise to the input).
+inline int64_t divisor_1d(const WindowDim& w, int64_t o, bool adaptive, bool include_pad) {
+  if (adaptive) {
+    const Span sp = window(w, o, true);
+    return sp.end - sp.start;
+  }
+  const int64_t start = o * w.s - w.p;
+  if (include_pad) return std::min(start + w.k, w.in + w.p) - start;
+  return std::min(start + w.k, w.in) - std::max<int64_t>(start, 0);
+}
+
+// How each reduction folds a value in and what it starts from.
+enum class Fold { Max, Min, Sum, SumAbs, SumSq, SumPow, MaxAbs };
+
+inline Fold fold_of(const PoolParams& p) {
+  switch (p.op) {
+    case Reduce::Max: return Fold::Max;
+    case Reduce::Min: return Fold::Min;
+    case Reduce::Avg: return Fold::Sum;
+    case Reduce::Lp:
+      if (std::isinf(p.norm_type)) return Fold::MaxAbs;
+      if (p.norm_type == 1.0) return Fold::SumAbs;
+      if (p.norm_type == 2.0) return Fold::SumSq;
+      return Fold::SumPow;
+  }
+  return Fold::Sum;
+}
+
+template <typename A>
+inline A fold_init(Fold f) {
+  if (f == Fold::Max || f == Fold::MaxAbs) return -std::numeric_limits<A>::infinity();
+  if (f == Fold::Min) return std::numeric_limits<A>::infinity();
+  return A(0);
+}
+
+// Row update: acc[o] ⊕= row[o*S + off] for o in [lo, hi). S = 0 means runtime stride s.
+// Written as plain selects so the compiler vectorises them.
+template <Fold F, int S, bool Idx, typename T, typename A>
+inline void fold_row(const T* __restrict row, A* __restrict acc, int64_t* __restrict idx,
+                     int64_t lo, int64_t hi, int64_t s_rt, int64_t off, int64_t base, A p) {
+  const int64_t s = S ? S : s_rt;
+  for (int64_t o = lo; o < hi; ++o) {
+    const A v = static_cast<A>(row[o * s + off]);
+    if (F == Fold::Max || F == Fold::Min || F == Fold::MaxAbs) {
+      const A u = F == Fold::MaxAbs ? std::abs(v) : v;
+      const bool take = (F == Fold::Min ? (u < acc[o]) : (u > acc[o])) || (u != u);
+      acc[o] = take ? u : acc[o];
+      if (Idx) idx[o] = take ? base + o * s + off : idx[o];
+    } else if (F == Fold::Sum) {
+      acc[o] += v;
+    } else if (F == Fold::SumAbs) {
+      acc[o] += std::abs(v);
+    } else if (F == Fold::SumSq) {
+      acc[o] += v * v;
+    } else {
+      acc[o] += std::pow(std::abs(v), p);
+    }
+  }
+}
+
+// Folds one input row (length W) into the output-row accumulator for regular windows.
+template <Fold F, bool Idx, typename T, typename A>
+void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, int64_t base, A p) {
+  // Outputs whose whole window lies inside [0, W) take the vector path.
+  const int64_t span = (w.k - 1) * w.d;
+  int64_t lo = (w.p + w.s - 1) / w.s;
+  int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
+  lo = std::min(lo, w.out);
+  hi = std::max(lo, std::min(hi, w.out));
+  for (int64_t kw = 0; kw < w.k; ++kw) {
+    const int64_t off = kw * w.d - w.p;
+    if (w.s == 1) fold_row<F, 1, Idx>(row, acc, idx, lo, hi, 1, off, base, p);
+    else if (w.s == 2) fold_row<F, 2, Idx>(row, acc, idx, lo, hi, 2, off, base, p);
+    else fold_row<F, 0, Idx>(row, acc, idx, lo, hi, w.s, off, base, p);
+  }
+  // Border outputs: clip each window, same scan order.
+  auto border = [&](int64_t o) {
+    const Span sp = window(w, o, false);
+    for (int64_t i = sp.start; i < sp.end; i += sp.step) {
+      fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
+    }
+  };
+  for (int64_t o = 0; o < lo; ++o) border(o);
+  for (int64_t o = hi; o < w.out; ++o) border(o);
+}
+
+// Folds one input row into the accumulator for adaptive windows (long windows when the
+// output is small, e.g. global pooling: sums use several accumulators).
+template <Fold F, bool Idx, typename T, typename A>
+void fold_input_row_adaptive(const T* row, A* acc, int64_t* idx, const WindowDim& w,
+                             int64_t base, A p) {
+  for (int64_t o = 0; o < w.out; ++o) {
+    const Span sp = window(w, o, true);
+    if (F == Fold::Sum) {
+      A s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = sp.start; i < sp.end; ++i) s += static_cast<A>(row[i]);
+      acc[o] += s;
+    } else {
+      for (int64_t i = sp.start; i < sp.end; ++i) {
+        fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
+      }
+    }
+  }
+}
+
+template <typename A>
+inline A lp_finish(A sum_over_div_times_k, double norm_type) {
+  if (norm_type == 1.0) return sum_over_div_times_k;
+  if (norm_type == 2.0) return std::sqrt(sum_over_div_times_k);
+  return std::pow(sum_over_div_times_k, A(1.0 / norm_type));
+}
+
+template <typename A>
+inline A finish(Fold f, A acc, int64_t div, int64_t K, double norm_type) {
+  switch (f) {
+    case Fold::Max: case Fold::Min: case Fold::MaxAbs: return acc;
+    case Fold::Sum: return div == 0 ? A(0) : acc / A(div);
+    default: return div == 0 ? A(0) : lp_finish(acc / A(div) * A(K), norm_type);
+  }
+}
+
+// Divisor of output (od, oh, ow) for average and Lp pooling.
+inline int64_t divisor(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
+  const auto& g = p.g;
+  const bool pad = p.op == Reduce::Lp || p.count_include_pad;
+  int64_t n = divisor_1d(g.dim[0], od, g.adaptive, pad) * divisor_1d(g.dim[1], oh, g.adaptive, pad) *
+              divisor_1d(g.dim[2], ow, g.adaptive, pad);
+  if (!g.adaptive && !pad) n = std::max<int64_t>(n, 0);
+  // A window with no element inside the input gives 0 whatever the divisor says.
+  for (int i = 0; i < 3; ++i) {
+    const Span sp = window(g.dim[i], i == 0 ? od : i == 1 ? oh : ow, g.adaptive);
+    if (sp.start >= sp.end) return 0;
+  }
+  if (p.op == Reduce::Avg && p.divisor_override > 0) return p.divisor_override;
+  return n;
+}
+
+inline int64_t kernel_volume(const PoolGeometry& g) {
+  return g.dim[0].k * g.dim[1].k * g.dim[2].k;
+}
+
+// ---------------------------------------------------------------- forward, NCDHW
+template <Fold F, bool Idx, typename T>
+void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
+  using A = acc_t<T>;
+  const auto& g = p.g;
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t rows = g.N * g.C * D.out * H.out;
+  const int64_t K = kernel_volume(g);
+  const A pw = static_cast<A>(p.norm_type);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.out * W.k));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    std::vector<A> acc(W.out);
+    std::vector<int64_t> idx(Idx ? W.out : 0);
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t oh = r % H.out, od = (r / H.out) % D.out, plane = r / (H.out * D.out);
+      std::fill(acc.begin(), acc.end(), fold_init<A>(F));
+      if (Idx) std::fill(idx.begin(), idx.end(), int64_t(-1));
+      const T* xp = x + plane * g.plane_in();
+      const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
+      for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+        for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+          const int64_t base = (id * H.in + ih) * W.in;
+          if (g.adaptive) fold_input_row_adaptive<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+          else fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+        }
+      }
+      T* yr = y + r * W.out;
+      if (F == Fold::Max || F == Fold::Min || F == Fold::MaxAbs) {
+        for (int64_t ow = 0; ow < W.out; ++ow) yr[ow] = static_cast<T>(acc[ow]);
+      } else {
+        for (int64_t ow = 0; ow < W.out; ++ow) {
+          yr[ow] = static_cast<T>(finish(F, acc[ow], divisor(p, od, oh, ow), K, p.norm_type));
+        }
+      }
+      if (Idx) std::copy(idx.begin(), idx.end(), yi + r * W.out);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- forward, NDHWC
+template <Fold F, bool Idx, typename T>
+void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
+  using A = acc_t<T>;
+  const auto& g = p.g;
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t C = g.C;
+  const int64_t positions = g.N * g.plane_out();
+  const int64_t K = kernel_volume(g);
+  const A pw = static_cast<A>(p.norm_type);
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C * W.k * H.k));
+  at::parallel_for(0, positions, grain, [&](int64_t begin, int64_t end) {
+    std::vector<A> acc(C);
+    std::vector<int64_t> idx(Idx ? C : 0);
+    for (int64_t q = begin; q < end; ++q) {
+      const int64_t ow = q % W.out, oh = (q / W.out) % H.out, od = (q / (W.out * H.out)) % D.out;
+      const int64_t n = q / g.plane_out();
+      std::fill(acc.begin(), acc.end(), fold_init<A>(F));
+      if (Idx) std::fill(idx.begin(), idx.end(), int64_t(-1));
+      const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive),
+                 sw = window(W, ow, g.adaptive);
+      const T* xn = x + n * g.plane_in() * C;
+      for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+        for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+          for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+            const int64_t pos = (id * H.in + ih) * W.in + iw;
+            // Along C every lane sees the same position: a row fold with stride 1.
+            fold_row<F, 1, Idx>(xn + pos * C, acc.data(), idx.data(), 0, C, 1, 0, pos, pw);
+          }
+        }
+      }
+      T* yq = y + q * C;
+      if (F == Fold::Max || F == Fold::Min || F == Fold::MaxAbs) {
+        for (int64_t c = 0; c < C; ++c) yq[c] = static_cast<T>(acc[c]);
+      } else {
+        const int64_t div = divisor(p, od, oh, ow);
+        for (int64_t c = 0; c < C; ++c) yq[c] = static_cast<T>(finish(F, acc[c], div, K, p.norm_type));
+      }
+      if (Idx) {
+        int64_t* iq = yi + q * C;
+        // fold_row stored pos + c for lane c; the index is the position alone.
+        for (int64_t c = 0; c < C; ++c) iq[c] = idx[c] < 0 ? -1 : idx[c] - c;
+      }
+    }
+  });
+}
+
+template <Fold F, bool Idx, typename T>
+void forward_typed(const at::Tensor& x, at::Tensor& y, at::Tensor* yi, const PoolParams& p) {
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  int64_t* ip = Idx ? yi->data_ptr<int64_t>() : nullptr;
+  if (p.g.channels_last) forward_channels_last<F, Idx>(xp, yp, ip, p);
+  else forward_contiguous<F, Idx>(xp, yp, ip, p);
+}
+
+template <typename T>
+void forward_fold(const at::Tensor& x, at::Tensor& y, at::Tensor* yi, const PoolParams& p) {
+  const bool idx = yi != nullptr && yi->defined();
+  switch (fold_of(p)) {
+    case Fold::Max:
+      return idx ? forward_typed<Fold::Max, true, T>(x, y, yi, p) : forward_typed<Fold::Max, false, T>(x, y, yi, p);
+    case Fold::Min:
+      return idx ? forward_typed<Fold::Min, true, T>(x, y, yi, p) : forward_typed<Fold::Min, false, T>(x, y, yi, p);
+    case Fold::Sum: return forward_typed<Fold::Sum, false, T>(x, y, yi, p);
+    case Fold::SumAbs: return forward_typed<Fold::SumAbs, false, T>(x, y, yi, p);
+    case Fold::SumSq: return forward_typed<Fold::SumSq, false, T>(x, y, yi, p);
+    case Fold::SumPow: return forward_typed<Fold::SumPow, false, T>(x, y, yi, p);
+    case Fold::MaxAbs: return forward_typed<Fold::MaxAbs, false, T>(x, y, yi, p);
+  }
+}
+
+void forward(const at::Tensor& x, at::Tensor& y, at::Tensor* idx, const PoolParams& p) {
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "fancy_pool_forward",
+                                 [&] { forward_fold<scalar_t>(x, y, idx, p); });
+}
+
+// ---------------------------------------------------------------- backward by index
+// Planes (n, c) are independent; within a plane outputs are visited in order, so the
+// sum at each input position is taken in ATen's order and does not depend on threads.
+void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
+                    const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_index_backward", [&] {
+    const scalar_t* go = grad_out.data_ptr<scalar_t>();
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    scalar_t* gi = grad_in.data_ptr<scalar_t>();
+    const int64_t pin = g.plane_in(), pout = g.plane_out(), C = g.C;
+    if (!g.channels_last) {
+      at::parallel_for(0, g.N * C, 1, [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane) {
+          scalar_t* gp = gi + plane * pin;
+          const scalar_t* op = go + plane * pout;
+          const int64_t* ipp = ix + plane * pout;
+          for (int64_t o = 0; o < pout; ++o) {
+            if (ipp[o] >= 0) gp[ipp[o]] += op[o];
+          }
+        }
+      });
+    } else {
+      at::parallel_for(0, g.N, 1, [&](int64_t b, int64_t e) {
+        for (int64_t n = b; n < e; ++n) {
+          scalar_t* gp = gi + n * pin * C;
+          const scalar_t* op = go + n * pout * C;
+          const int64_t* ipp = ix + n * pout * C;
+          for (int64_t o = 0; o < pout; ++o) {
+            for (int64_t c = 0; c < C; ++c) {
+              const int64_t i = ipp[o * C + c];
+              if (i >= 0) gp[i * C + c] += op[o * C + c];
+            }
+          }
+        }
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- window backward
+// d y/d x_i for one element of a window of average or Lp pooling.
+template <typename A>
+struct WindowGrad {
+  Fold f;
+  double norm_type;
+  int64_t K;
+  // Per output: the factor applied to every element's term.
+  A scale(A go, A y, int64_t div) const {
+    if (div == 0) return A(0);
+    if (f == Fold::Sum) return go / A(div);
+    if (f == Fold::MaxAbs) return go;
+    if (y == A(0)) return A(0);
+    const A c = A(K) / A(div);
+    if (f == Fold::SumAbs) return go * c;
+    if (f == Fold::SumSq) return go * c / y;
+    return go * c * std::pow(y, A(1.0 - norm_type));
+  }
+  A term(A x) const {
+    if (f == Fold::Sum) return A(1);
+    const A sgn = x > 0 ? A(1) : (x < 0 ? A(-1) : A(0));
+    if (f == Fold::SumAbs) return sgn;
+    if (f == Fold::SumSq) return x;
+    return sgn * (x == A(0) ? A(0) : std::pow(std::abs(x), A(norm_type - 1.0)));
+  }
+};
+
+void window_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
+                     at::Tensor& grad_in, const PoolParams& p) {
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_window_backward", [&] {
+    using A = scalar_t;
+    const auto& g = p.g;
+    const WindowGrad<A> wg{fold_of(p), p.norm_type, kernel_volume(g)};
+    const A* go = grad_out.data_ptr<A>();
+    const A* xp = x.data_ptr<A>();
+    const A* yp = y.defined() ? y.data_ptr<A>() : nullptr;
+    A* gi = grad_in.data_ptr<A>();
+    const int64_t C = g.C, pin = g.plane_in();
+    const bool cl = g.channels_last;
+    // Contiguous: one unit per (n, c) plane. Channels-last: one unit per n, all of C.
+    const int64_t units = cl ? g.N : g.N * C;
+    const int64_t lanes = cl ? C : 1;
+    at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
+      std::vector<A> scale(lanes), yv(lanes);
+      std::vector<char> done(lanes);
+      for (int64_t u = b; u < e; ++u) {
+        const A* xu = xp + u * pin * lanes;
+        A* gu = gi + u * pin * lanes;
+        int64_t o = 0;
+        for (int64_t od = 0; od < g.dim[0].out; ++od)
+          for (int64_t oh = 0; oh < g.dim[1].out; ++oh)
+            for (int64_t ow = 0; ow < g.dim[2].out; ++ow, ++o) {
+              const int64_t div = divisor(p, od, oh, ow);
+              const int64_t o0 = (u * g.plane_out() + o) * lanes;
+              for (int64_t c = 0; c < lanes; ++c) {
+                yv[c] = yp ? yp[o0 + c] : A(0);
+                scale[c] = wg.scale(go[o0 + c], yv[c], div);
+                done[c] = 0;
+              }
+              const Span sd = window(g.dim[0], od, g.adaptive), sh = window(g.dim[1], oh, g.adaptive),
+                         sw = window(g.dim[2], ow, g.adaptive);
+              for (int64_t id = sd.start; id < sd.end; id += sd.step)
+                for (int64_t ih = sh.start; ih < sh.end; ih += sh.step)
+                  for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+                    const int64_t i0 = ((id * g.dim[1].in + ih) * g.dim[2].in + iw) * lanes;
+                    if (wg.f == Fold::MaxAbs) {
+                      // p = inf: the gradient goes to the first |x| equal to the output.
+                      for (int64_t c = 0; c < lanes; ++c) {
+                        const A v = xu[i0 + c];
+                        if (!done[c] && std::abs(v) == yv[c]) {
+                          gu[i0 + c] += scale[c] * (v > 0 ? A(1) : v < 0 ? A(-1) : A(0));
+                          done[c] = 1;
+                        }
+                      }
+                    } else {
+                      for (int64_t c = 0; c < lanes; ++c) gu[i0 + c] += scale[c] * wg.term(xu[i0 + c]);
+                    }
+                  }
+            }
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- unpooling
+void unpool_forward(const at::Tensor& x, const at::Tensor& idx, at::Tensor& y,
+                    const PoolGeometry& g, const char* op) {
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "fancy_unpool", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    const int64_t pin = g.plane_in(), pout = g.plane_out(), C = g.C;
+    const bool cl = g.channels_last;
+    const int64_t units = cl ? g.N : g.N * C, lanes = cl ? C : 1;
+    at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
+      for (int64_t u = b; u < e; ++u) {
+        for (int64_t o = 0; o < pout; ++o) {
+          for (int64_t c = 0; c < lanes; ++c) {
+            const int64_t oi = (u * pout + o) * lanes + c;
+            const int64_t i = ix[oi];
+            TORCH_CHECK(i >= 0 && i < pin, op, ": index ", i, " at position ", oi,
+                        " of indices is outside the output plane of ", pin,
+                        " elements (valid: 0 to ", pin - 1, ")");
+            yp[(u * pin + i) * lanes + c] = xp[oi];
+          }
+        }
+      }
+    });
+  });
+}
+
+void unpool_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
+                     const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_unpool_backward", [&] {
+    const scalar_t* go = grad_out.data_ptr<scalar_t>();
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    scalar_t* gi = grad_in.data_ptr<scalar_t>();
+    const int64_t pin = g.plane_in(), pout = g.plane_out(), C = g.C;
+    const bool cl = g.channels_last;
+    const int64_t units = cl ? g.N : g.N * C, lanes = cl ? C : 1;
+    at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
+      for (int64_t u = b; u < e; ++u)
+        for (int64_t o = 0; o < pout; ++o)
+          for (int64_t c = 0; c < lanes; ++c) {
+            const int64_t oi = (u * pout + o) * lanes + c;
+            const int64_t i = ix[oi];
+            TORCH_CHECK(i >= 0 && i < pin, "max_unpool backward: index ", i,
+                        " is outside the plane of ", pin, " elements");
+            gi[oi] = go[(u * pin + i) * lanes + c];
+          }
+    });
+  });
+}
+
+}  // namespace
+
+const PoolKernels pool_kernels{forward, index_backward, window_backward, unpool_forward,
+                               unpool_backward};
+
+}  // namespace FANCY_CPU_NS
+}  // namespace ops
+}  // namespace fancy
