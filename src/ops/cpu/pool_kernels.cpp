@@ -12,6 +12,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -72,6 +73,11 @@ inline Fold fold_of(const PoolParams& p) {
   return Fold::Sum;
 }
 
+// The fold that combines values already transformed by F (|x|, x², |x|^p).
+constexpr Fold combine_of(Fold f) {
+  return f == Fold::Max || f == Fold::MaxAbs ? Fold::Max : f == Fold::Min ? Fold::Min : Fold::Sum;
+}
+
 template <typename A>
 inline A fold_init(Fold f) {
   if (f == Fold::Max || f == Fold::MaxAbs) return -std::numeric_limits<A>::infinity();
@@ -104,6 +110,40 @@ inline void fold_row(const T* __restrict row, A* __restrict acc, int64_t* __rest
   }
 }
 
+// F's transform of one value (|x|, x², |x|^p) and F's combine, for the fused paths.
+template <Fold F, typename A>
+inline A transform(A v, A p) {
+  if (F == Fold::MaxAbs || F == Fold::SumAbs) return std::abs(v);
+  if (F == Fold::SumSq) return v * v;
+  if (F == Fold::SumPow) return std::pow(std::abs(v), p);
+  return v;
+}
+template <Fold F, typename A>
+inline A combine(A a, A v) {
+  if (F == Fold::Max || F == Fold::MaxAbs) return (v > a || v != v) ? v : a;
+  if (F == Fold::Min) return (v < a || v != v) ? v : a;
+  return a + v;
+}
+
+// acc[o] = fold of src[o*S − p + kw], kw < K, for interior outputs [lo, hi): one pass,
+// the window unrolled, no accumulator read. Tr applies F's transform to src.
+template <Fold F, bool Tr, int S, int K, typename T, typename A>
+void fold_window_interior(const T* __restrict src, A* __restrict acc, int64_t lo, int64_t hi,
+                          int64_t pad, A p) {
+  constexpr Fold C = combine_of(F);
+  for (int64_t o = lo; o < hi; ++o) {
+    const T* t = src + o * S - pad;
+    A a = static_cast<A>(t[0]);
+    if (Tr) a = transform<F>(a, p);
+    for (int kw = 1; kw < K; ++kw) {
+      A v = static_cast<A>(t[kw]);
+      if (Tr) v = transform<F>(v, p);
+      a = combine<C>(a, v);
+    }
+    acc[o] = a;
+  }
+}
+
 // Folds one input row (length W) into the output-row accumulator for regular windows.
 template <Fold F, bool Idx, typename T, typename A>
 void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, int64_t base, A p) {
@@ -124,6 +164,38 @@ void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, int6
     const Span sp = window(w, o, false);
     for (int64_t i = sp.start; i < sp.end; i += sp.step) {
       fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
+    }
+  };
+  for (int64_t o = 0; o < lo; ++o) border(o);
+  for (int64_t o = hi; o < w.out; ++o) border(o);
+}
+
+// The whole fold of one (already vertically folded, or single) row into acc, which it
+// overwrites: the common windows (k ≤ 3, stride 1 or 2, no dilation) take one fused pass.
+template <Fold F, bool Tr, typename T, typename A>
+void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p) {
+  const int64_t span = (w.k - 1) * w.d;
+  int64_t lo = std::min((w.p + w.s - 1) / w.s, w.out);
+  int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
+  hi = std::max(lo, std::min(hi, w.out));
+  constexpr Fold Fr = Tr ? F : combine_of(F);
+  if (w.d != 1 || w.k > 3 || w.s > 2 || lo == hi) {
+    std::fill(acc, acc + w.out, fold_init<A>(Fr));
+    fold_input_row<Fr, false>(row, acc, nullptr, w, 0, p);
+    return;
+  }
+#define FANCY_FUSED(S, K) fold_window_interior<F, Tr, S, K>(row, acc, lo, hi, w.p, p)
+  if (w.s == 1) {
+    if (w.k == 1) FANCY_FUSED(1, 1); else if (w.k == 2) FANCY_FUSED(1, 2); else FANCY_FUSED(1, 3);
+  } else {
+    if (w.k == 1) FANCY_FUSED(2, 1); else if (w.k == 2) FANCY_FUSED(2, 2); else FANCY_FUSED(2, 3);
+  }
+#undef FANCY_FUSED
+  auto border = [&](int64_t o) {
+    acc[o] = fold_init<A>(Fr);
+    const Span sp = window(w, o, false);
+    for (int64_t i = sp.start; i < sp.end; i += sp.step) {
+      fold_row<Fr, 1, false>(row, acc + o, nullptr, 0, 1, 1, i, 0, p);
     }
   };
   for (int64_t o = 0; o < lo; ++o) border(o);
@@ -166,27 +238,43 @@ inline A finish(Fold f, A acc, int64_t div, int64_t K, double norm_type) {
   }
 }
 
-// Divisor of output (od, oh, ow) for average and Lp pooling.
-inline int64_t divisor(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
-  const auto& g = p.g;
-  const bool pad = p.op == Reduce::Lp || p.count_include_pad;
-  int64_t n = divisor_1d(g.dim[0], od, g.adaptive, pad) * divisor_1d(g.dim[1], oh, g.adaptive, pad) *
-              divisor_1d(g.dim[2], ow, g.adaptive, pad);
-  if (!g.adaptive && !pad) n = std::max<int64_t>(n, 0);
-  // A window with no element inside the input gives 0 whatever the divisor says.
-  for (int i = 0; i < 3; ++i) {
-    const Span sp = window(g.dim[i], i == 0 ? od : i == 1 ? oh : ow, g.adaptive);
-    if (sp.start >= sp.end) return 0;
+// Divisors of average and Lp pooling, per dim, computed once per call: the divisor of
+// output (od, oh, ow) is the product, or 0 when a window holds no input element.
+class DivisorTable {
+ public:
+  explicit DivisorTable(const PoolParams& p) {
+    const bool pad = p.op == Reduce::Lp || p.count_include_pad;
+    for (int i = 0; i < 3; ++i) {
+      const WindowDim& w = p.g.dim[i];
+      f_[i].resize(w.out);
+      for (int64_t o = 0; o < w.out; ++o) {
+        const Span sp = window(w, o, p.g.adaptive);
+        f_[i][o] = sp.start >= sp.end ? 0 : divisor_1d(w, o, p.g.adaptive, pad);
+      }
+    }
+    if (p.op == Reduce::Avg) override_ = p.divisor_override;
   }
-  if (p.op == Reduce::Avg && p.divisor_override > 0) return p.divisor_override;
-  return n;
-}
+  int64_t operator()(int64_t od, int64_t oh, int64_t ow) const {
+    const int64_t n = f_[0][od] * f_[1][oh] * f_[2][ow];
+    return (n != 0 && override_ > 0) ? override_ : n;
+  }
+
+ private:
+  std::array<std::vector<int64_t>, 3> f_;
+  int64_t override_ = 0;
+};
 
 inline int64_t kernel_volume(const PoolGeometry& g) {
   return g.dim[0].k * g.dim[1].k * g.dim[2].k;
 }
 
+constexpr int64_t kPrefetchRows = 4;
+
 // ---------------------------------------------------------------- forward, NCDHW
+// Without indices the window is separable: the window's input rows are folded into one
+// row first (stride 1, fully vectorised), then that row is folded along W. Sums are then
+// taken column by column, a different order from ATen's (within float rounding).
+// With indices the rows are folded into the output row one by one, in scan order.
 template <Fold F, bool Idx, typename T>
 void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   using A = acc_t<T>;
@@ -197,21 +285,63 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const int64_t rows = g.N * g.C * D.out * H.out;
   const int64_t K = kernel_volume(g);
   const A pw = static_cast<A>(p.norm_type);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.out * W.k));
+  const DivisorTable divisor(p);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.in * H.k * D.k));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> acc(W.out);
+    std::vector<A> acc(W.out), tmp(Idx ? 0 : W.in);
     std::vector<int64_t> idx(Idx ? W.out : 0);
     for (int64_t r = begin; r < end; ++r) {
       const int64_t oh = r % H.out, od = (r / H.out) % D.out, plane = r / (H.out * D.out);
       std::fill(acc.begin(), acc.end(), fold_init<A>(F));
-      if (Idx) std::fill(idx.begin(), idx.end(), int64_t(-1));
       const T* xp = x + plane * g.plane_in();
       const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
-      for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-        for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-          const int64_t base = (id * H.in + ih) * W.in;
-          if (g.adaptive) fold_input_row_adaptive<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
-          else fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+      if (Idx) {
+        std::fill(idx.begin(), idx.end(), int64_t(-1));
+        for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+          for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+            const int64_t base = (id * H.in + ih) * W.in;
+            if (g.adaptive) fold_input_row_adaptive<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+            else fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+          }
+        }
+      } else {
+        // Ask for the input rows of a later output row now: short rows leave the hardware
+        // prefetcher too little time to hide memory latency.
+        if (r + kPrefetchRows < end && sd.step == 1 && sh.step == 1) {
+          const int64_t r2 = r + kPrefetchRows;
+          const int64_t oh2 = r2 % H.out, od2 = (r2 / H.out) % D.out, plane2 = r2 / (H.out * D.out);
+          const Span sd2 = window(D, od2, g.adaptive), sh2 = window(H, oh2, g.adaptive);
+          const char* first = reinterpret_cast<const char*>(x + plane2 * g.plane_in() + (sd2.start * H.in + sh2.start) * W.in);
+          const char* last = reinterpret_cast<const char*>(x + plane2 * g.plane_in() + ((sd2.end - 1) * H.in + sh2.end) * W.in);
+          if (sd2.end - sd2.start == 1) {
+            for (const char* q = first; q < last; q += 64) __builtin_prefetch(q);
+          }
+        }
+        const int64_t nrows = (sd.end > sd.start ? (sd.end - sd.start + sd.step - 1) / sd.step : 0) *
+                              (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
+        if (nrows == 1) {  // one input row: fold it along W directly
+          const T* row = xp + (sd.start * H.in + sh.start) * W.in;
+          if (g.adaptive) fold_input_row_adaptive<F, false>(row, acc.data(), nullptr, W, 0, pw);
+          else fold_row_horizontal<F, true>(row, acc.data(), W, pw);
+        } else if (nrows > 1) {
+          // The first row initialises tmp, the others fold into it.
+          bool first = true;
+          A* t = tmp.data();
+          for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+            for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+              const T* row = xp + (id * H.in + ih) * W.in;
+              if (first) {
+                for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
+              } else {
+                constexpr Fold C = combine_of(F);
+                for (int64_t i = 0; i < W.in; ++i) t[i] = combine<C>(t[i], transform<F>(static_cast<A>(row[i]), pw));
+              }
+              first = false;
+            }
+          }
+          constexpr Fold C = combine_of(F);
+          if (g.adaptive) fold_input_row_adaptive<C, false>(t, acc.data(), nullptr, W, 0, pw);
+          else fold_row_horizontal<F, false>(t, acc.data(), W, pw);
         }
       }
       T* yr = y + r * W.out;
@@ -219,7 +349,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         for (int64_t ow = 0; ow < W.out; ++ow) yr[ow] = static_cast<T>(acc[ow]);
       } else {
         for (int64_t ow = 0; ow < W.out; ++ow) {
-          yr[ow] = static_cast<T>(finish(F, acc[ow], divisor(p, od, oh, ow), K, p.norm_type));
+          yr[ow] = static_cast<T>(finish(F, acc[ow], divisor(od, oh, ow), K, p.norm_type));
         }
       }
       if (Idx) std::copy(idx.begin(), idx.end(), yi + r * W.out);
@@ -239,6 +369,7 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const int64_t positions = g.N * g.plane_out();
   const int64_t K = kernel_volume(g);
   const A pw = static_cast<A>(p.norm_type);
+  const DivisorTable divisor(p);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C * W.k * H.k));
   at::parallel_for(0, positions, grain, [&](int64_t begin, int64_t end) {
     std::vector<A> acc(C);
@@ -264,7 +395,7 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       if (F == Fold::Max || F == Fold::Min || F == Fold::MaxAbs) {
         for (int64_t c = 0; c < C; ++c) yq[c] = static_cast<T>(acc[c]);
       } else {
-        const int64_t div = divisor(p, od, oh, ow);
+        const int64_t div = divisor(od, oh, ow);
         for (int64_t c = 0; c < C; ++c) yq[c] = static_cast<T>(finish(F, acc[c], div, K, p.norm_type));
       }
       if (Idx) {
@@ -387,6 +518,7 @@ void window_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::
     // Contiguous: one unit per (n, c) plane. Channels-last: one unit per n, all of C.
     const int64_t units = cl ? g.N : g.N * C;
     const int64_t lanes = cl ? C : 1;
+    const DivisorTable divisor(p);
     at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
       std::vector<A> scale(lanes), yv(lanes);
       std::vector<char> done(lanes);
@@ -397,7 +529,7 @@ void window_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::
         for (int64_t od = 0; od < g.dim[0].out; ++od)
           for (int64_t oh = 0; oh < g.dim[1].out; ++oh)
             for (int64_t ow = 0; ow < g.dim[2].out; ++ow, ++o) {
-              const int64_t div = divisor(p, od, oh, ow);
+              const int64_t div = divisor(od, oh, ow);
               const int64_t o0 = (u * g.plane_out() + o) * lanes;
               for (int64_t c = 0; c < lanes; ++c) {
                 yv[c] = yp ? yp[o0 + c] : A(0);
