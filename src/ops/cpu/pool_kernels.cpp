@@ -352,7 +352,20 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           yr[ow] = static_cast<T>(finish(F, acc[ow], divisor(od, oh, ow), K, p.norm_type));
         }
       }
-      if (Idx) std::copy(idx.begin(), idx.end(), yi + r * W.out);
+      if (Idx) {
+        // A window whose values all equal the initial ±inf keeps its first position, as
+        // ATen does; a window with no element at all keeps −1.
+        if (sd.start < sd.end && sh.start < sh.end) {
+          const int64_t base = (sd.start * H.in + sh.start) * W.in;
+          for (int64_t ow = 0; ow < W.out; ++ow) {
+            if (idx[ow] < 0) {
+              const Span sw = window(W, ow, g.adaptive);
+              if (sw.start < sw.end) idx[ow] = base + sw.start;
+            }
+          }
+        }
+        std::copy(idx.begin(), idx.end(), yi + r * W.out);
+      }
     }
   });
 }
@@ -401,7 +414,9 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       if (Idx) {
         int64_t* iq = yi + q * C;
         // fold_row stored pos + c for lane c; the index is the position alone.
-        for (int64_t c = 0; c < C; ++c) iq[c] = idx[c] < 0 ? -1 : idx[c] - c;
+        const bool nonempty = sd.start < sd.end && sh.start < sh.end && sw.start < sw.end;
+        const int64_t first = nonempty ? (sd.start * H.in + sh.start) * W.in + sw.start : -1;
+        for (int64_t c = 0; c < C; ++c) iq[c] = idx[c] < 0 ? first : idx[c] - c;
       }
     }
   });

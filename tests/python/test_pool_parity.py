@@ -1,0 +1,315 @@
+"""Randomised parity sweep of fancy's classic pooling against PyTorch's own ops.
+
+Forward values and indices must be bit-identical for max, min (against -max(-x)),
+adaptive max and unpooling; average, Lp and adaptive average within 1e-6 relative in
+float32; gradients equal to PyTorch's. Cases cover 1/2/3-D, odd sizes, channel counts
+that are not a multiple of the vector width, dilation, padding, ceil_mode, both memory
+formats, and NaN / ±inf values.
+"""
+import math
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fancy
+
+N_CASES = 1200
+SEED = 20261126
+
+
+def _random_window(rng, nd):
+    k = [rng.randint(1, 4) for _ in range(nd)]
+    s = [rng.randint(1, 3) for _ in range(nd)]
+    d = [rng.randint(1, 2) for _ in range(nd)]
+    return k, s, d
+
+
+def _random_input(rng, nd, k, d, pad, dtype=torch.float32, specials=True):
+    n = rng.randint(1, 3)
+    c = rng.choice([1, 3, 5, 7, 9, 16, 17])
+    spatial = []
+    for i in range(nd):
+        need = max(1, d[i] * (k[i] - 1) + 1 - 2 * pad[i])
+        spatial.append(rng.randint(need, need + 9))
+    gen = torch.Generator().manual_seed(rng.randint(0, 2**31))
+    x = torch.randn(n, c, *spatial, generator=gen, dtype=dtype)
+    if rng.random() < 0.3:  # ties: quantised values
+        x = torch.round(x * 2) / 2
+    if specials and rng.random() < 0.3:
+        flat = x.view(-1)
+        for v in (math.nan, math.inf, -math.inf):
+            if rng.random() < 0.5:
+                flat[rng.randrange(flat.numel())] = v
+    if nd >= 2 and rng.random() < 0.4:
+        x = x.contiguous(memory_format=torch.channels_last if nd == 2 else torch.channels_last_3d)
+    elif rng.random() < 0.1:
+        x = x.transpose(-1, -2).contiguous().transpose(-1, -2)  # odd strides
+    if rng.random() < 0.1:
+        x = x[0]  # unbatched
+    return x
+
+
+def _cases(kind):
+    rng = random.Random(SEED + sum(map(ord, kind)))  # str hash is salted per process
+    for i in range(N_CASES // 6):
+        nd = rng.choice([1, 2, 3])
+        k, s, d = _random_window(rng, nd)
+        if kind != "max":
+            d = [1] * nd
+        max_pad = [((kk - 1) * dd + 1) // 2 if nd == 2 else kk // 2 for kk, dd in zip(k, d)]
+        if kind != "max":
+            max_pad = [kk // 2 for kk in k]
+        pad = [rng.randint(0, m) for m in max_pad]
+        ceil = rng.random() < 0.5
+        yield pytest.param(nd, k, s, pad, d, ceil, rng.randint(0, 2**31), id=f"{kind}{i}")
+
+
+def _eq(a, b):
+    torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+
+
+def _eq_indices(idx, ref_idx, out):
+    """Indices equal PyTorch's except where a dilated window saw only padding: there
+    PyTorch returns an index outside the window (or −1); ours is −1 and the value −inf."""
+    empty = idx < 0
+    assert bool((out[empty] == -math.inf).all())
+    _eq(idx[~empty], ref_idx[~empty])
+
+
+def _has_empty_window(idx):
+    return bool((idx < 0).any())
+
+
+@pytest.mark.parametrize("nd,k,s,p,d,ceil,seed", list(_cases("max")))
+def test_max_and_min_pool(nd, k, s, p, d, ceil, seed):
+    rng = random.Random(seed)
+    x = _random_input(rng, nd, k, d, p)
+    ref_fn = getattr(F, f"max_pool{nd}d")
+    try:
+        ref, ref_idx = ref_fn(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    except RuntimeError:
+        pytest.skip("PyTorch rejects this configuration")
+    out, idx = getattr(fancy, f"max_pool{nd}d")(x, k, s, p, d, ceil, return_indices=True)
+    _eq(out, ref)
+    _eq_indices(idx, ref_idx, out)
+    assert out.is_contiguous(memory_format=torch.channels_last) == x.is_contiguous(
+        memory_format=torch.channels_last) or nd != 2
+    _eq(getattr(fancy, f"max_pool{nd}d")(x, k, s, p, d, ceil), ref)
+    # min pooling against -max(-x)
+    mref, midx_ref = ref_fn(-x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    mout, midx = getattr(fancy, f"min_pool{nd}d")(x, k, s, p, d, ceil, return_indices=True)
+    _eq(mout, -mref)
+    _eq_indices(midx, midx_ref, -mout)
+    # unpooling of the max pooling result
+    if not _has_empty_window(idx):
+        size = x.shape[-nd:]
+        try:
+            un_ref = getattr(F, f"max_unpool{nd}d")(ref, ref_idx, k, s, p, output_size=size)
+        except ValueError:  # the input size is not a valid unpooled size: both refuse it
+            with pytest.raises(RuntimeError, match="does not fit"):
+                getattr(fancy, f"max_unpool{nd}d")(out, idx, k, s, p, output_size=size)
+        else:
+            un = getattr(fancy, f"max_unpool{nd}d")(out, idx, k, s, p, output_size=size)
+            _eq(un, un_ref)
+    # backward (PyTorch's own backward corrupts memory on windows that see only padding)
+    if not _has_empty_window(idx):
+        g = torch.randn_like(ref)
+        xa = x.clone().requires_grad_()
+        xb = x.clone().requires_grad_()
+        ref_fn(xa, k, s, p, d, ceil_mode=ceil).backward(g)
+        getattr(fancy, f"max_pool{nd}d")(xb, k, s, p, d, ceil).backward(g)
+        _eq(xb.grad, xa.grad)
+
+
+@pytest.mark.parametrize("nd,k,s,p,d,ceil,seed", list(_cases("avg")))
+def test_avg_pool(nd, k, s, p, d, ceil, seed):
+    rng = random.Random(seed)
+    x = _random_input(rng, nd, k, d, p)
+    cip = rng.random() < 0.5
+    div = rng.choice([None, None, 3])
+    ref_fn = getattr(F, f"avg_pool{nd}d")
+    kwargs = dict(ceil_mode=ceil, count_include_pad=cip)
+    if nd > 1:
+        kwargs["divisor_override"] = div
+    else:
+        div = None
+    try:
+        ref = ref_fn(x, k, s, p, **kwargs)
+    except RuntimeError:
+        pytest.skip("PyTorch rejects this configuration")
+    out = getattr(fancy, f"avg_pool{nd}d")(x, k, s, p, ceil, cip, div)
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6, equal_nan=True)
+    xf = x.clone().masked_fill(~torch.isfinite(x), 0.5)
+    g = torch.randn_like(ref)
+    xa, xb = xf.clone().requires_grad_(), xf.clone().requires_grad_()
+    ref_fn(xa, k, s, p, **kwargs).backward(g)
+    getattr(fancy, f"avg_pool{nd}d")(xb, k, s, p, ceil, cip, div).backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-6, atol=1e-6)
+
+
+def _lp_reference(x, nd, p, k, s, ceil):
+    """PyTorch's lp_pool on |x| (ours uses |x|); lp_pool3d by the same composition."""
+    if math.isinf(p):
+        return getattr(F, f"max_pool{nd}d")(x.abs(), k, s, 0, 1, ceil_mode=ceil)
+    if nd < 3:
+        if nd == 1:  # torch 1.13 lp_pool1d multiplies by kernel_size: it must be an int
+            return F.lp_pool1d(x.abs(), p, k[0], s[0], ceil)
+        return getattr(F, f"lp_pool{nd}d")(x.abs(), p, k, s, ceil)
+    y = F.avg_pool3d(x.abs().pow(p), k, s, 0, ceil)
+    return (y * math.prod(k)).pow(1.0 / p)
+
+
+@pytest.mark.parametrize("nd,k,s,p,d,ceil,seed", list(_cases("lp")))
+def test_lp_pool(nd, k, s, p, d, ceil, seed):
+    rng = random.Random(seed)
+    x = _random_input(rng, nd, k, [1] * nd, [0] * nd, specials=False)
+    norm = rng.choice([1.0, 2.0, 3.0, 0.5, 1.7, math.inf])
+    try:
+        ref = _lp_reference(x, nd, norm, k, s, ceil)
+    except RuntimeError:
+        pytest.skip("PyTorch rejects this configuration")
+    out = getattr(fancy, f"lp_pool{nd}d")(x, norm, k, s, ceil)
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    # gradient against the same composition, away from zeros (where |x|^p has no derivative)
+    xf = x.double().clamp(min=0.05) * torch.sign(x.double() + 1e-3)
+    xa, xb = xf.clone().requires_grad_(), xf.clone().requires_grad_()
+    g = torch.randn(ref.shape, dtype=torch.double)
+    _lp_reference(xa, nd, norm, k, s, ceil).backward(g)
+    getattr(fancy, f"lp_pool{nd}d")(xb, norm, k, s, ceil).backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("i", range(N_CASES // 6))
+def test_adaptive_pool(i):
+    rng = random.Random(SEED * 7 + i)
+    nd = rng.choice([1, 2, 3])
+    out_size = [rng.randint(1, 7) for _ in range(nd)]
+    x = _random_input(rng, nd, [1] * nd, [1] * nd, [0] * nd)
+    ref, ref_idx = getattr(F, f"adaptive_max_pool{nd}d")(x, out_size, return_indices=True)
+    out, idx = getattr(fancy, f"adaptive_max_pool{nd}d")(x, out_size, return_indices=True)
+    _eq(out, ref)
+    _eq(idx, ref_idx)
+    ref_a = getattr(F, f"adaptive_avg_pool{nd}d")(x, out_size)
+    out_a = getattr(fancy, f"adaptive_avg_pool{nd}d")(x, out_size)
+    torch.testing.assert_close(out_a, ref_a, rtol=1e-6, atol=1e-6, equal_nan=True)
+    xf = x.clone().masked_fill(~torch.isfinite(x), 0.25)
+    for kind in ("max", "avg"):
+        xa, xb = xf.clone().requires_grad_(), xf.clone().requires_grad_()
+        g = torch.randn_like(ref)
+        getattr(F, f"adaptive_{kind}_pool{nd}d")(xa, out_size).backward(g)
+        getattr(fancy, f"adaptive_{kind}_pool{nd}d")(xb, out_size).backward(g)
+        torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("i", range(N_CASES // 6))
+def test_global_pool(i):
+    rng = random.Random(SEED * 11 + i)
+    nd = rng.choice([1, 2, 3])
+    x = _random_input(rng, nd, [1] * nd, [1] * nd, [0] * nd)
+    if x.dim() == nd + 1:
+        x = x.unsqueeze(0)
+    dims = tuple(range(2, x.dim()))
+    keep = rng.random() < 0.5
+    torch.testing.assert_close(fancy.global_avg_pool(x, keep), x.mean(dims, keepdim=keep),
+                               rtol=1e-6, atol=1e-6, equal_nan=True)
+    _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
+
+
+@pytest.mark.parametrize("nd,k,s,p,d,ceil,seed", list(_cases("unpool")))
+def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
+    rng = random.Random(seed)
+    x = _random_input(rng, nd, k, [1] * nd, p, specials=False)
+    try:
+        y, idx = getattr(F, f"max_pool{nd}d")(x, k, s, p, 1, ceil_mode=ceil, return_indices=True)
+    except RuntimeError:
+        pytest.skip("PyTorch rejects this configuration")
+    ya, yb = y.clone().requires_grad_(), y.clone().requires_grad_()
+    try:
+        ref = getattr(F, f"max_unpool{nd}d")(ya, idx, k, s, p, output_size=x.shape[-nd:])
+    except ValueError:
+        pytest.skip("input size is not a valid unpooled size for these arguments")
+    out = getattr(fancy, f"max_unpool{nd}d")(yb, idx, k, s, p, output_size=x.shape[-nd:])
+    _eq(out, ref)
+    g = torch.randn_like(ref)
+    ref.backward(g)
+    out.backward(g)
+    _eq(yb.grad, ya.grad)
+
+
+def test_bfloat16_forward_accumulates_in_float():
+    x = torch.randn(2, 5, 17, 19)
+    xb = x.bfloat16()
+    for fn, ref in [
+        (lambda t: fancy.max_pool2d(t, 3, 2, 1), lambda t: F.max_pool2d(t, 3, 2, 1)),
+        (lambda t: fancy.avg_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 3, 2, 1)),
+        (lambda t: fancy.lp_pool2d(t, 2, 3, 2), lambda t: F.lp_pool2d(t.abs(), 2, 3, 2)),
+        (lambda t: fancy.adaptive_avg_pool2d(t, 4), lambda t: F.adaptive_avg_pool2d(t, 4)),
+    ]:
+        out = fn(xb)
+        assert out.dtype == torch.bfloat16
+        # the float result of the bf16 input, rounded once: accumulation was in float
+        _eq(out, ref(xb.float()).bfloat16())
+
+
+def test_dilated_window_in_padding_only_is_defined():
+    # depth 1, padding 1, kernel 2, dilation 2: the first depth window sees only padding.
+    x = torch.randn(1, 7, 1, 1, 12, requires_grad=True)
+    out, idx = fancy.max_pool3d(x, (2, 4, 1), (1, 3, 1), (1, 2, 0), (2, 1, 2), return_indices=True)
+    assert torch.isinf(out).any() and (out[torch.isinf(out)] < 0).all()
+    assert (idx[torch.isinf(out)] == -1).all()
+    out[torch.isfinite(out)].sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_float64_gradcheck_every_op():
+    torch.manual_seed(0)
+    x2 = torch.randn(2, 3, 7, 8, dtype=torch.double, requires_grad=True)
+    x1 = torch.randn(2, 3, 9, dtype=torch.double, requires_grad=True)
+    x3 = torch.randn(1, 2, 5, 6, 5, dtype=torch.double, requires_grad=True)
+    checks = [
+        (lambda t: fancy.max_pool1d(t, 3, 2, 1), x1),
+        (lambda t: fancy.max_pool2d(t, 3, 2, 1, 1, True), x2),
+        (lambda t: fancy.max_pool3d(t, 2, 1, 1), x3),
+        (lambda t: fancy.min_pool2d(t, 2, 2), x2),
+        (lambda t: fancy.min_pool3d(t, 2), x3),
+        (lambda t: fancy.avg_pool1d(t, 3, 2, 1, True, False), x1),
+        (lambda t: fancy.avg_pool2d(t, 3, 2, 1, True, True, 5), x2),
+        (lambda t: fancy.avg_pool3d(t, 3, 2, 1), x3),
+        (lambda t: fancy.lp_pool1d(t, 2, 3, 2), x1),
+        (lambda t: fancy.lp_pool2d(t, 3.0, 2, 2, True), x2),
+        (lambda t: fancy.lp_pool2d(t, 1.5, 3, 2, padding=1), x2),
+        (lambda t: fancy.lp_pool3d(t, math.inf, 2), x3),
+        (lambda t: fancy.adaptive_avg_pool2d(t, (3, 5)), x2),
+        (lambda t: fancy.adaptive_max_pool1d(t, 4), x1),
+        (lambda t: fancy.adaptive_max_pool3d(t, 2), x3),
+        (lambda t: fancy.global_avg_pool(t), x3),
+        (lambda t: fancy.global_max_pool(t, True), x2),
+        (lambda t: fancy.max_unpool2d(t, F.max_pool2d(x2.detach(), 2, return_indices=True)[1], 2),
+         torch.randn(2, 3, 3, 4, dtype=torch.double, requires_grad=True)),
+    ]
+    for fn, x in checks:
+        assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-6)
+    x_cl = x2.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: fancy.avg_pool2d(t, 3, 2, 1), (x_cl,))
+    assert torch.autograd.gradcheck(lambda t: fancy.lp_pool2d(t, 2, 2), (x_cl,))
+
+
+def test_double_backward_is_refused_clearly():
+    x = torch.randn(1, 2, 6, 6, dtype=torch.double, requires_grad=True)
+    y = fancy.max_pool2d(x, 2)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(y.sum(), x, create_graph=True)
+
+
+def test_modules_and_op_reach_the_same_kernel():
+    x = torch.randn(2, 3, 11, 13)
+    a = fancy.nn.MaxPool2d(3, stride=2, padding=1)(x)
+    b = torch.ops.fancy.max_pool2d(x, [3, 3], [2, 2], [1, 1])
+    c = fancy.max_pool2d(x, 3, 2, 1)
+    _eq(a, b)
+    _eq(a, c)
+    y, idx = fancy.nn.MaxPool2d(2, return_indices=True)(x)
+    _eq(fancy.nn.MaxUnpool2d(2)(y, idx, output_size=x.shape), F.max_unpool2d(y, idx, 2, output_size=x.shape))
+    _eq(fancy.nn.GlobalMaxPool(keepdim=True)(x), x.amax((2, 3), keepdim=True))
