@@ -1,1 +1,67 @@
-int main(){return 0;}
+// `fancy`: the command-line front door. It links nothing but the C++ runtime and runs
+// `fancy-<command>` from its own folder (as git does), so a command that needs no
+// LibTorch never pays its start-up.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"shootout", "train the same CNN on Fashion-MNIST once per pooling method; table, JSON, chart"},
+};
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  buf[n] = '\0';
+  std::string path(buf);
+  return path.substr(0, path.find_last_of('/'));
+}
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "fancy: pooling, regularization, keypoints, pose and seq2seq on LibTorch\n\n"
+               "usage: fancy <command> [options]     (fancy <command> --help for its options)\n\n"
+               "commands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("fancy 0.1.0\n");
+    return 0;
+  }
+  bool known = false;
+  for (const auto& c : kCommands) known |= !std::strcmp(argv[1], c.name);
+  if (!known) {
+    std::fprintf(stderr, "fancy: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+  }
+  const std::string program = self_dir() + "/fancy-" + argv[1];
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>(program.c_str()));
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(program.c_str(), args.data());
+  std::fprintf(stderr, "fancy: cannot run %s: %s\n", program.c_str(), std::strerror(errno));
+  return 127;
+}

@@ -1,1 +1,245 @@
-int main(){return 0;}
+// fancy shootout: the same small CNN trained on Fashion-MNIST once per pooling method,
+// reported as a table (stdout), report.json, report.md and a chart (PNG).
+#include "fashion_mnist.h"
+#include "fancy/pool.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <thread>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+using PoolFn = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// Every pooling method of the shoot-out: a 2×2, stride-2 down-sampling.
+const std::map<std::string, std::pair<std::string, PoolFn>>& methods() {
+  static const std::map<std::string, std::pair<std::string, PoolFn>> m = {
+      {"max", {"max pooling", [](const torch::Tensor& x) { return fancy::max_pool2d(x, fancy::MaxPool2dOptions(2)); }}},
+      {"avg", {"average pooling", [](const torch::Tensor& x) { return fancy::avg_pool2d(x, fancy::AvgPool2dOptions(2)); }}},
+      {"min", {"min pooling", [](const torch::Tensor& x) { return fancy::min_pool2d(x, fancy::MinPool2dOptions(2)); }}},
+      {"l2", {"L2 pooling (Lp, p = 2)", [](const torch::Tensor& x) { return fancy::lp_pool2d(x, fancy::LPPool2dOptions(2.0, 2)); }}},
+  };
+  return m;
+}
+
+struct NetImpl : torch::nn::Module {
+  explicit NetImpl(PoolFn pool)
+      : pool(std::move(pool)),
+        conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)))),
+        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)))),
+        fc1(register_module("fc1", torch::nn::Linear(64 * 7 * 7, 128))),
+        fc2(register_module("fc2", torch::nn::Linear(128, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    x = pool(torch::relu(conv1(x)));
+    x = pool(torch::relu(conv2(x)));
+    return fc2(torch::relu(fc1(x.flatten(1))));
+  }
+  PoolFn pool;
+  torch::nn::Conv2d conv1, conv2;
+  torch::nn::Linear fc1, fc2;
+};
+TORCH_MODULE(Net);
+
+class Progress {
+ public:
+  Progress(std::string label, int64_t total) : label_(std::move(label)), total_(total), tty_(isatty(2)) {}
+  void update(int64_t done, double loss, double img_per_s) {
+    const auto now = Clock::now();
+    const bool last = done >= total_;
+    if (!last && (now - shown_ < std::chrono::milliseconds(tty_ ? 200 : 10000))) return;
+    shown_ = now;
+    const int width = 30, fill = int(width * done / total_);
+    std::fprintf(stderr, "%s%-28s [%s%s] %3d%%  loss %.4f  %6.0f img/s%s", tty_ ? "\r" : "", label_.c_str(),
+                 std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(),
+                 int(100 * done / total_), loss, img_per_s, (last || !tty_) ? "\n" : "");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  int64_t total_;
+  bool tty_;
+  Clock::time_point shown_{};
+};
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double accuracy(Net& net, const fancy::data::ImageSet& test) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < test.images.size(0); i += 1000) {
+    auto x = test.images.slice(0, i, i + 1000);
+    correct += net->forward(x).argmax(1).eq(test.labels.slice(0, i, i + 1000)).sum().item<int64_t>();
+  }
+  return 100.0 * correct / test.images.size(0);
+}
+
+// Forward + backward of the method on the network's two pooling inputs, ms per batch.
+double pool_ms(const PoolFn& pool, int64_t batch) {
+  auto a = torch::randn({batch, 32, 28, 28}).relu().requires_grad_();
+  auto b = torch::randn({batch, 64, 14, 14}).relu().requires_grad_();
+  auto once = [&] {
+    pool(a).sum().backward();
+    pool(b).sum().backward();
+  };
+  once();
+  const int reps = 10;
+  auto t = Clock::now();
+  for (int i = 0; i < reps; ++i) once();
+  return 1e3 * seconds_since(t) / reps;
+}
+
+struct Result {
+  std::string method, title;
+  double accuracy = 0, train_s = 0, pool_ms = 0;
+  std::vector<double> epoch_loss;
+};
+
+Result train_one(const std::string& method, const fancy::data::ImageSet& train, const fancy::data::ImageSet& test,
+                 int epochs, int64_t batch, uint64_t seed, int64_t limit) {
+  const auto& [title, pool] = methods().at(method);
+  torch::manual_seed(seed);
+  Net net(pool);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  const int64_t n = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
+  Result r{method, title};
+  auto gen = at::detail::createCPUGenerator(seed);
+  const auto start = Clock::now();
+  for (int e = 0; e < epochs; ++e) {
+    net->train();
+    auto order = torch::randperm(n, gen, torch::kLong);
+    Progress bar(method + " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), n);
+    double loss_sum = 0;
+    int64_t seen = 0;
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < n; i += batch) {
+      auto idx = order.slice(0, i, std::min(i + batch, n));
+      auto x = train.images.index_select(0, idx);
+      auto y = train.labels.index_select(0, idx);
+      opt.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+      loss.backward();
+      opt.step();
+      loss_sum += loss.item<double>() * idx.size(0);
+      seen += idx.size(0);
+      bar.update(seen, loss_sum / seen, seen / seconds_since(t0));
+    }
+    r.epoch_loss.push_back(loss_sum / seen);
+  }
+  r.train_s = seconds_since(start);
+  r.accuracy = accuracy(net, test);
+  r.pool_ms = pool_ms(pool, batch);
+  return r;
+}
+
+// Writes `text` to path through a temporary name, so a reader never sees half a file.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) throw std::runtime_error("shootout: cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+std::string markdown(const std::vector<Result>& results, int threads, int epochs) {
+  std::ostringstream s;
+  s << "| method | test accuracy (%) | training time (s) | pooling fwd+bwd (ms/batch) |\n"
+    << "|---|---:|---:|---:|\n";
+  for (const auto& r : results) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "| %s | %.2f | %.1f | %.3f |\n", r.title.c_str(), r.accuracy, r.train_s,
+                  r.pool_ms);
+    s << line;
+  }
+  s << "\n" << epochs << " epoch(s), " << threads << " thread(s).\n";
+  return s.str();
+}
+
+fs::path plot_script() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  buf[n > 0 ? n : 0] = '\0';
+  return fs::path(buf).parent_path().parent_path() / "share" / "fancy" / "plot_shootout.py";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fancy shootout: train the same CNN on Fashion-MNIST once per pooling method and compare "
+               "test accuracy, training time and pooling speed. Writes report.json, report.md and "
+               "shootout.png into --out."};
+  std::string data = "/usr/share/datasets/fashion-mnist", out = "runs/shootout", method_list;
+  int epochs = 2, threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t batch = 128, limit = 0;
+  uint64_t seed = 1;
+  std::vector<std::string> names;
+  for (const auto& m : methods()) names.push_back(m.first);
+  std::vector<std::string> chosen = {"max", "avg", "min", "l2"};
+  app.add_option("--data", data, "folder with Fashion-MNIST's {train,t10k}-*-ubyte.gz")->capture_default_str();
+  app.add_option("--out", out, "run folder for report.json, report.md and shootout.png")->capture_default_str();
+  app.add_option("--methods", chosen, "pooling methods to train, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember(names))
+      ->capture_default_str();
+  app.add_option("--epochs", epochs, "training epochs per method")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch-size", batch, "minibatch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--train-limit", limit, "use only the first N shuffled training images (0 = all 60000)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--seed", seed, "seed for weights and shuffling")->capture_default_str();
+  app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    at::set_num_threads(threads);
+    auto train = fancy::data::load_fashion_mnist(data, "train");
+    auto test = fancy::data::load_fashion_mnist(data, "t10k");
+    std::vector<Result> results;
+    for (const auto& m : chosen) results.push_back(train_one(m, train, test, epochs, batch, seed, limit));
+
+    const std::string table = markdown(results, threads, epochs);
+    std::cout << "\n" << table;
+    fs::create_directories(out);
+    nlohmann::json j;
+    j["dataset"] = data;
+    j["epochs"] = epochs;
+    j["threads"] = threads;
+    j["seed"] = seed;
+    j["batch_size"] = batch;
+    j["train_images"] = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
+    for (const auto& r : results) {
+      j["results"].push_back({{"method", r.method}, {"title", r.title}, {"test_accuracy", r.accuracy},
+                              {"train_seconds", r.train_s}, {"pool_fwd_bwd_ms_per_batch", r.pool_ms},
+                              {"epoch_loss", r.epoch_loss}});
+    }
+    write_atomically(fs::path(out) / "report.json", j.dump(2) + "\n");
+    write_atomically(fs::path(out) / "report.md", "# Pooling shoot-out on Fashion-MNIST\n\n" + table);
+    const fs::path script = plot_script();
+    const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + (fs::path(out) / "report.json").string() +
+                            "' '" + (fs::path(out) / "shootout.png").string() + "'";
+    if (!fs::exists(script) || std::system(cmd.c_str()) != 0) {
+      std::cerr << "shootout: chart not drawn (needs " << script << " and python3-matplotlib)\n";
+    }
+    std::cout << "wrote " << out << "/report.json, report.md, shootout.png\n";
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
