@@ -202,18 +202,48 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p) {
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
+// Fold of a long contiguous span into one value, with 32 independent lanes so the
+// reduction runs at memory speed instead of at the latency of one add or max.
+template <Fold F, typename T, typename A>
+A reduce_span(const T* __restrict v, int64_t n, A p) {
+  constexpr int L = 32;
+  constexpr Fold C = combine_of(F);
+  A lane[L];
+  bool nan[L];
+  for (int j = 0; j < L; ++j) {
+    lane[j] = fold_init<A>(C);
+    nan[j] = false;
+  }
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    for (int j = 0; j < L; ++j) {
+      const A x = transform<F>(static_cast<A>(v[i + j]), p);
+      if (C == Fold::Sum) lane[j] += x;
+      else lane[j] = C == Fold::Max ? (x > lane[j] ? x : lane[j]) : (x < lane[j] ? x : lane[j]);
+      nan[j] |= x != x;
+    }
+  }
+  A a = fold_init<A>(C);
+  bool any_nan = false;
+  for (int j = 0; j < L; ++j) {
+    a = combine<C>(a, lane[j]);
+    any_nan |= nan[j];
+  }
+  for (; i < n; ++i) a = combine<C>(a, transform<F>(static_cast<A>(v[i]), p));
+  if (C != Fold::Sum && any_nan) a = std::numeric_limits<A>::quiet_NaN();
+  return a;
+}
+
 // Folds one input row into the accumulator for adaptive windows (long windows when the
-// output is small, e.g. global pooling: sums use several accumulators).
+// output is small, e.g. global pooling). With indices the scan is element by element.
 template <Fold F, bool Idx, typename T, typename A>
 void fold_input_row_adaptive(const T* row, A* acc, int64_t* idx, const WindowDim& w,
                              int64_t base, A p) {
+  constexpr Fold C = combine_of(F);
   for (int64_t o = 0; o < w.out; ++o) {
     const Span sp = window(w, o, true);
-    if (F == Fold::Sum) {
-      A s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = sp.start; i < sp.end; ++i) s += static_cast<A>(row[i]);
-      acc[o] += s;
+    if (!Idx && sp.end - sp.start >= 64) {
+      acc[o] = combine<C>(acc[o], reduce_span<F>(row + sp.start, sp.end - sp.start, p));
     } else {
       for (int64_t i = sp.start; i < sp.end; ++i) {
         fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
@@ -495,7 +525,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
 // d y/d x_i for one element of a window of average or Lp pooling.
 template <typename A>
 struct WindowGrad {
-  Fold f;
+  Fold f;  // a constant in each instantiation of window_backward_typed, so branches fold away
   double norm_type;
   int64_t K;
   // Per output: the factor applied to every element's term.
@@ -518,61 +548,84 @@ struct WindowGrad {
   }
 };
 
+template <Fold F, typename A>
+void window_backward_typed(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
+                           at::Tensor& grad_in, const PoolParams& p) {
+  const auto& g = p.g;
+  const WindowGrad<A> wg{F, p.norm_type, kernel_volume(g)};
+  const A* go = grad_out.data_ptr<A>();
+  const A* xp = x.data_ptr<A>();
+  const A* yp = y.defined() ? y.data_ptr<A>() : nullptr;
+  A* gi = grad_in.data_ptr<A>();
+  const int64_t C = g.C, pin = g.plane_in();
+  const bool cl = g.channels_last;
+  // Contiguous: one unit per (n, c) plane. Channels-last: one unit per n, all of C.
+  const int64_t units = cl ? g.N : g.N * C;
+  const int64_t lanes = cl ? C : 1;
+  const DivisorTable divisor(p);
+  at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
+    std::vector<A> scale(lanes), yv(lanes);
+    std::vector<char> done(lanes);
+    for (int64_t u = b; u < e; ++u) {
+      const A* xu = xp + u * pin * lanes;
+      A* gu = gi + u * pin * lanes;
+      int64_t o = 0;
+      for (int64_t od = 0; od < g.dim[0].out; ++od)
+        for (int64_t oh = 0; oh < g.dim[1].out; ++oh)
+          for (int64_t ow = 0; ow < g.dim[2].out; ++ow, ++o) {
+            const int64_t div = divisor(od, oh, ow);
+            const int64_t o0 = (u * g.plane_out() + o) * lanes;
+            for (int64_t c = 0; c < lanes; ++c) {
+              yv[c] = yp ? yp[o0 + c] : A(0);
+              scale[c] = wg.scale(go[o0 + c], yv[c], div);
+              done[c] = 0;
+            }
+            const Span sd = window(g.dim[0], od, g.adaptive), sh = window(g.dim[1], oh, g.adaptive),
+                       sw = window(g.dim[2], ow, g.adaptive);
+            for (int64_t id = sd.start; id < sd.end; id += sd.step)
+              for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+                const int64_t row = (id * g.dim[1].in + ih) * g.dim[2].in;
+                if (F == Fold::MaxAbs) {
+                  // p = inf: the gradient goes to the first |x| equal to the output.
+                  for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+                    const int64_t i0 = (row + iw) * lanes;
+                    for (int64_t c = 0; c < lanes; ++c) {
+                      const A v = xu[i0 + c];
+                      if (!done[c] && std::abs(v) == yv[c]) {
+                        gu[i0 + c] += scale[c] * (v > 0 ? A(1) : v < 0 ? A(-1) : A(0));
+                        done[c] = 1;
+                      }
+                    }
+                  }
+                } else if (lanes == 1) {
+                  // Along W, contiguous: a vectorisable run.
+                  const A s0 = scale[0];
+                  A* gr = gu + row;
+                  const A* xr = xu + row;
+                  for (int64_t iw = sw.start; iw < sw.end; ++iw) gr[iw] += s0 * wg.term(xr[iw]);
+                } else {
+                  for (int64_t iw = sw.start; iw < sw.end; ++iw) {
+                    const int64_t i0 = (row + iw) * lanes;
+                    for (int64_t c = 0; c < lanes; ++c) gu[i0 + c] += scale[c] * wg.term(xu[i0 + c]);
+                  }
+                }
+              }
+          }
+    }
+  });
+}
+
 void window_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                      at::Tensor& grad_in, const PoolParams& p) {
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_window_backward", [&] {
-    using A = scalar_t;
-    const auto& g = p.g;
-    const WindowGrad<A> wg{fold_of(p), p.norm_type, kernel_volume(g)};
-    const A* go = grad_out.data_ptr<A>();
-    const A* xp = x.data_ptr<A>();
-    const A* yp = y.defined() ? y.data_ptr<A>() : nullptr;
-    A* gi = grad_in.data_ptr<A>();
-    const int64_t C = g.C, pin = g.plane_in();
-    const bool cl = g.channels_last;
-    // Contiguous: one unit per (n, c) plane. Channels-last: one unit per n, all of C.
-    const int64_t units = cl ? g.N : g.N * C;
-    const int64_t lanes = cl ? C : 1;
-    const DivisorTable divisor(p);
-    at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
-      std::vector<A> scale(lanes), yv(lanes);
-      std::vector<char> done(lanes);
-      for (int64_t u = b; u < e; ++u) {
-        const A* xu = xp + u * pin * lanes;
-        A* gu = gi + u * pin * lanes;
-        int64_t o = 0;
-        for (int64_t od = 0; od < g.dim[0].out; ++od)
-          for (int64_t oh = 0; oh < g.dim[1].out; ++oh)
-            for (int64_t ow = 0; ow < g.dim[2].out; ++ow, ++o) {
-              const int64_t div = divisor(od, oh, ow);
-              const int64_t o0 = (u * g.plane_out() + o) * lanes;
-              for (int64_t c = 0; c < lanes; ++c) {
-                yv[c] = yp ? yp[o0 + c] : A(0);
-                scale[c] = wg.scale(go[o0 + c], yv[c], div);
-                done[c] = 0;
-              }
-              const Span sd = window(g.dim[0], od, g.adaptive), sh = window(g.dim[1], oh, g.adaptive),
-                         sw = window(g.dim[2], ow, g.adaptive);
-              for (int64_t id = sd.start; id < sd.end; id += sd.step)
-                for (int64_t ih = sh.start; ih < sh.end; ih += sh.step)
-                  for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-                    const int64_t i0 = ((id * g.dim[1].in + ih) * g.dim[2].in + iw) * lanes;
-                    if (wg.f == Fold::MaxAbs) {
-                      // p = inf: the gradient goes to the first |x| equal to the output.
-                      for (int64_t c = 0; c < lanes; ++c) {
-                        const A v = xu[i0 + c];
-                        if (!done[c] && std::abs(v) == yv[c]) {
-                          gu[i0 + c] += scale[c] * (v > 0 ? A(1) : v < 0 ? A(-1) : A(0));
-                          done[c] = 1;
-                        }
-                      }
-                    } else {
-                      for (int64_t c = 0; c < lanes; ++c) gu[i0 + c] += scale[c] * wg.term(xu[i0 + c]);
-                    }
-                  }
-            }
-      }
-    });
+    switch (fold_of(p)) {
+      case Fold::Sum: return window_backward_typed<Fold::Sum, scalar_t>(grad_out, x, y, grad_in, p);
+      case Fold::SumAbs: return window_backward_typed<Fold::SumAbs, scalar_t>(grad_out, x, y, grad_in, p);
+      case Fold::SumSq: return window_backward_typed<Fold::SumSq, scalar_t>(grad_out, x, y, grad_in, p);
+      case Fold::SumPow: return window_backward_typed<Fold::SumPow, scalar_t>(grad_out, x, y, grad_in, p);
+      case Fold::MaxAbs: return window_backward_typed<Fold::MaxAbs, scalar_t>(grad_out, x, y, grad_in, p);
+      default: TORCH_CHECK(false, "window_backward: max and min pooling take index_backward");
+    }
   });
 }
 

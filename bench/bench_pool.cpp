@@ -1,0 +1,138 @@
+// Pooling benchmark: every classic op against PyTorch's native op (or the composition a
+// user would write where PyTorch has none), forward and forward+backward, at 1 and 2
+// threads, on a large case (16×64×112×112, contiguous and channels_last) and a small one
+// (64×32×28×28). Prints a markdown table: times (median), ratio, and the achieved
+// bandwidth (bytes read + written per second) as a share of a streaming read (x.sum())
+// of the same tensor measured in the same run.
+//
+// usage: bench_pool [--quick]   (--quick: fewer repetitions)
+#include "fancy/pool.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace F = torch::nn::functional;
+using torch::Tensor;
+
+namespace {
+
+int reps = 9;
+
+double median_ms(const std::function<void()>& f) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Case {
+  std::string op;
+  std::function<Tensor(const Tensor&)> ours, theirs;
+  bool backward = true;
+};
+
+std::string cpu_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && !std::strcmp(argv[1], "--quick")) reps = 3;
+  torch::manual_seed(0);
+  using namespace fancy;
+  std::vector<Case> cases = {
+      {"max_pool2d k2 s2", [](const Tensor& x) { return max_pool2d(x, MaxPool2dOptions(2)); },
+       [](const Tensor& x) { return F::max_pool2d(x, F::MaxPool2dFuncOptions(2)); }},
+      {"max_pool2d k3 s2 p1", [](const Tensor& x) { return max_pool2d(x, MaxPool2dOptions(3).stride(2).padding(1)); },
+       [](const Tensor& x) { return F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1)); }},
+      {"min_pool2d k2 s2 (vs −max(−x))", [](const Tensor& x) { return min_pool2d(x, MinPool2dOptions(2)); },
+       [](const Tensor& x) { return -F::max_pool2d(-x, F::MaxPool2dFuncOptions(2)); }},
+      {"min_pool2d k3 s2 p1 (vs −max(−x))",
+       [](const Tensor& x) { return min_pool2d(x, MinPool2dOptions(3).stride(2).padding(1)); },
+       [](const Tensor& x) { return -F::max_pool2d(-x, F::MaxPool2dFuncOptions(3).stride(2).padding(1)); }},
+      {"avg_pool2d k2 s2", [](const Tensor& x) { return avg_pool2d(x, AvgPool2dOptions(2)); },
+       [](const Tensor& x) { return F::avg_pool2d(x, F::AvgPool2dFuncOptions(2)); }},
+      {"avg_pool2d k3 s2 p1", [](const Tensor& x) { return avg_pool2d(x, AvgPool2dOptions(3).stride(2).padding(1)); },
+       [](const Tensor& x) { return F::avg_pool2d(x, F::AvgPool2dFuncOptions(3).stride(2).padding(1)); }},
+      {"lp_pool2d p2 k2 s2", [](const Tensor& x) { return lp_pool2d(x, LPPool2dOptions(2.0, 2)); },
+       [](const Tensor& x) { return F::lp_pool2d(x, F::LPPool2dFuncOptions(2.0, 2)); }},
+      {"lp_pool2d p2 k3 s2 p1 (vs composition)",
+       [](const Tensor& x) { return lp_pool2d(x, LPPool2dOptions(2.0, 3).stride(2).padding(1)); },
+       [](const Tensor& x) {
+         return (F::avg_pool2d(x * x, F::AvgPool2dFuncOptions(3).stride(2).padding(1)) * 9).sqrt();
+       }},
+      {"adaptive_avg_pool2d 7×7", [](const Tensor& x) { return fancy::adaptive_avg_pool2d(x, {7, 7}); },
+       [](const Tensor& x) { return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({7, 7})); }},
+      {"adaptive_max_pool2d 7×7", [](const Tensor& x) { return fancy::adaptive_max_pool2d(x, {7, 7}); },
+       [](const Tensor& x) { return F::adaptive_max_pool2d(x, F::AdaptiveMaxPool2dFuncOptions({7, 7})); }},
+      {"adaptive_avg_pool2d 1×1", [](const Tensor& x) { return fancy::adaptive_avg_pool2d(x, {1, 1}); },
+       [](const Tensor& x) { return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({1, 1})); }},
+      {"global_avg_pool (vs mean)", [](const Tensor& x) { return global_avg_pool(x); },
+       [](const Tensor& x) { return x.mean({2, 3}); }},
+      {"global_max_pool (vs amax)", [](const Tensor& x) { return global_max_pool(x); },
+       [](const Tensor& x) { return x.amax({2, 3}); }},
+  };
+
+  struct Shape {
+    std::string name;
+    std::vector<int64_t> sizes;
+    bool channels_last;
+  };
+  std::vector<Shape> shapes = {{"16×64×112×112", {16, 64, 112, 112}, false},
+                               {"16×64×112×112 CL", {16, 64, 112, 112}, true},
+                               {"64×32×28×28", {64, 32, 28, 28}, false},
+                               {"64×32×28×28 CL", {64, 32, 28, 28}, true}};
+
+  std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median of %d; times in ms; "
+              "ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
+              cpu_name().c_str(), TORCH_VERSION, reps);
+  std::printf("| op | shape | thr | fancy fwd | torch fwd | ratio | fancy BW%% | torch BW%% | fancy f+b | torch f+b | ratio |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& shape : shapes) {
+    Tensor x = torch::randn(shape.sizes);
+    if (shape.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    const double in_bytes = x.numel() * 4.0;
+    for (int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      const double read_ms = median_ms([&] { (void)x.sum(); });
+      for (const auto& c : cases) {
+        const double out_bytes = c.ours(x).numel() * 4.0;
+        const double ours = median_ms([&] { (void)c.ours(x); });
+        const double theirs = median_ms([&] { (void)c.theirs(x); });
+        auto fb = [&](const std::function<Tensor(const Tensor&)>& f) {
+          Tensor xg = x.detach().requires_grad_();
+          return median_ms([&] {
+            xg.mutable_grad() = Tensor();
+            f(xg).sum().backward();
+          });
+        };
+        const double ours_fb = fb(c.ours), theirs_fb = fb(c.theirs);
+        const double share = (in_bytes + out_bytes) / in_bytes * read_ms;
+        std::printf("| %s | %s | %d | %.2f | %.2f | %.1f× | %.0f%% | %.0f%% | %.2f | %.2f | %.1f× |\n", c.op.c_str(),
+                    shape.name.c_str(), threads, ours, theirs, theirs / ours, 100 * share / ours,
+                    100 * share / theirs, ours_fb, theirs_fb, theirs_fb / ours_fb);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
