@@ -298,7 +298,91 @@ inline int64_t kernel_volume(const PoolGeometry& g) {
   return g.dim[0].k * g.dim[1].k * g.dim[2].k;
 }
 
+// "v replaces a" for max-like and min folds: strictly better, or NaN (NaN propagates and,
+// as in ATen, a later NaN takes the index).
+template <Fold F, typename A>
+inline bool takes(A v, A a) {
+  return (F == Fold::Min ? v < a : v > a) || v != v;
+}
+
+// Finishing of average / Lp (or nothing), the same arithmetic as finish().
+template <Fold F, typename A>
+inline A finish_fused(A a, A div, A kvol, A inv_p) {
+  if (F == Fold::Sum) return a / div;
+  if (F == Fold::SumAbs) return a / div * kvol;
+  if (F == Fold::SumSq) return std::sqrt(a / div * kvol);
+  if (F == Fold::SumPow) return std::pow(a / div * kvol, inv_p);
+  return a;
+}
+
+// Interior outputs [lo, hi) of one output row, window = R input rows × K columns (stride
+// S, no dilation along W): one pass, every window element read straight from the input,
+// the output (and index) written once. Scan order (row, then column) is ATen's.
+template <Fold F, bool Idx, int S, int K, int R, typename T>
+void direct_interior(const T* const* rows, const int64_t* row_base, T* __restrict y,
+                     int64_t* __restrict yi, int64_t lo, int64_t hi, int64_t pad, acc_t<T> p,
+                     acc_t<T> div, acc_t<T> kvol, acc_t<T> inv_p) {
+  using A = acc_t<T>;
+  constexpr Fold C = combine_of(F);
+  const T* rp[R];
+  int64_t rel[R][K];  // flat input position of each window element, less o·S
+  for (int r = 0; r < R; ++r) {
+    rp[r] = rows[r];
+    for (int kw = 0; kw < K; ++kw) rel[r][kw] = row_base[r] + kw - pad;
+  }
+  for (int64_t o = lo; o < hi; ++o) {
+    const int64_t at = o * S - pad;
+    A a = transform<F>(static_cast<A>(rp[0][at]), p);
+    int64_t ai = rel[0][0];
+    for (int r = 0; r < R; ++r) {
+      for (int kw = 0; kw < K; ++kw) {
+        if (r == 0 && kw == 0) continue;
+        const A v = transform<F>(static_cast<A>(rp[r][at + kw]), p);
+        if (Idx) {
+          const bool t = takes<F>(v, a);
+          a = t ? v : a;
+          ai = t ? rel[r][kw] : ai;
+        } else {
+          a = combine<C>(a, v);
+        }
+      }
+    }
+    y[o] = static_cast<T>(finish_fused<F>(a, div, kvol, inv_p));
+    if (Idx) yi[o] = ai + o * S;
+  }
+}
+
+template <typename T>
+using DirectFn = void (*)(const T* const*, const int64_t*, T*, int64_t*, int64_t, int64_t, int64_t,
+                          acc_t<T>, acc_t<T>, acc_t<T>, acc_t<T>);
+
+// The instantiation for (S, K, R), or nullptr when the window is not one of them.
+template <Fold F, bool Idx, typename T>
+DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
+#define FANCY_DIRECT(s, k, r) \
+  if (S == s && K == k && R == r) return &direct_interior<F, Idx, s, k, r, T>;
+#define FANCY_DIRECT_R(s, k) FANCY_DIRECT(s, k, 1) FANCY_DIRECT(s, k, 2) FANCY_DIRECT(s, k, 3) FANCY_DIRECT(s, k, 4)
+  FANCY_DIRECT_R(1, 2) FANCY_DIRECT_R(1, 3) FANCY_DIRECT_R(2, 2) FANCY_DIRECT_R(2, 3)
+#undef FANCY_DIRECT_R
+#undef FANCY_DIRECT
+  return nullptr;
+}
+
 constexpr int64_t kPrefetchRows = 4;
+
+// (plane, od, oh) of output row r of an NCDHW output, advanced one row at a time.
+struct RowCounter {
+  RowCounter(int64_t r, int64_t d_out, int64_t h_out)
+      : oh(r % h_out), od((r / h_out) % d_out), plane(r / (h_out * d_out)), D(d_out), H(h_out) {}
+  void next() {
+    if (++oh < H) return;
+    oh = 0;
+    if (++od < D) return;
+    od = 0;
+    ++plane;
+  }
+  int64_t oh, od, plane, D, H;
+};
 
 // ---------------------------------------------------------------- forward, NCDHW
 // Without indices the window is separable: the window's input rows are folded into one
@@ -317,14 +401,83 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const A pw = static_cast<A>(p.norm_type);
   const DivisorTable divisor(p);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.in * H.k * D.k));
+  // The direct path's interior range along W, and its kernel for 1..4 window rows.
+  const int64_t lo = std::min((W.p + W.s - 1) / W.s, W.out);
+  const int64_t hi = std::max(lo, std::min((W.in - 1 - (W.k - 1) + W.p) >= 0
+                                               ? (W.in - 1 - (W.k - 1) + W.p) / W.s + 1 : 0,
+                                           W.out));
+  DirectFn<T> direct[4];
+  for (int R = 1; R <= 4; ++R) direct[R - 1] = direct_interior_for<F, Idx, T>(W.s, W.k, R);
+  const A inv_p = A(1.0 / p.norm_type);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<A> acc(W.out), tmp(Idx ? 0 : W.in);
     std::vector<int64_t> idx(Idx ? W.out : 0);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t oh = r % H.out, od = (r / H.out) % D.out, plane = r / (H.out * D.out);
-      std::fill(acc.begin(), acc.end(), fold_init<A>(F));
+    const T* row_ptr[4];
+    int64_t row_base[4];
+    // Output row r = (plane, od, oh), stepped without divisions; `ahead` is row r + kPrefetchRows.
+    RowCounter at(begin, D.out, H.out), ahead(begin + kPrefetchRows, D.out, H.out);
+    for (int64_t r = begin; r < end; ++r, at.next(), ahead.next()) {
+      const int64_t oh = at.oh, od = at.od, plane = at.plane;
       const T* xp = x + plane * g.plane_in();
       const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
+      const int64_t nrows = (sd.end > sd.start ? (sd.end - sd.start + sd.step - 1) / sd.step : 0) *
+                            (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
+      // Ask for the input rows of a later output row now: short rows leave the hardware
+      // prefetcher too little time to hide memory latency.
+      if (r + kPrefetchRows < end) {
+        const Span sd2 = window(D, ahead.od, g.adaptive), sh2 = window(H, ahead.oh, g.adaptive);
+        const T* xp2 = x + ahead.plane * g.plane_in();
+        for (int64_t id = sd2.start; id < sd2.end; id += sd2.step) {
+          for (int64_t ih = sh2.start; ih < sh2.end; ih += sh2.step) {
+            const char* q = reinterpret_cast<const char*>(xp2 + (id * H.in + ih) * W.in);
+            const char* q_end = q + W.in * sizeof(T);
+            for (; q < q_end; q += 64) __builtin_prefetch(q);
+          }
+        }
+      }
+      if (!std::is_same<T, c10::BFloat16>::value && !g.adaptive && W.d == 1 && nrows >= 1 && nrows <= 4) {
+        // The direct path: interior outputs in one fused pass, the border ones clipped.
+        int n = 0;
+        for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+          for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+            row_base[n] = (id * H.in + ih) * W.in;
+            row_ptr[n] = xp + row_base[n];
+            ++n;
+          }
+        }
+        T* yr = y + r * W.out;
+        int64_t* ir = Idx ? yi + r * W.out : nullptr;
+        const DirectFn<T> fn = direct[nrows - 1];
+        if (lo == hi || fn != nullptr) {
+          if (lo < hi) fn(row_ptr, row_base, yr, ir, lo, hi, W.p, pw, A(divisor(od, oh, lo)), A(K), inv_p);
+          constexpr Fold C = combine_of(F);
+          auto border = [&](int64_t o) {
+            const Span sw = window(W, o, false);
+            A a = fold_init<A>(C);
+            int64_t ai = -1;
+            for (int j = 0; j < n; ++j) {
+              for (int64_t iw = sw.start; iw < sw.end; ++iw) {
+                const A v = transform<F>(static_cast<A>(row_ptr[j][iw]), pw);
+                if (Idx) {
+                  if (takes<F>(v, a)) {
+                    a = v;
+                    ai = row_base[j] + iw;
+                  }
+                } else {
+                  a = combine<C>(a, v);
+                }
+              }
+            }
+            if (Idx && ai < 0 && sw.start < sw.end) ai = row_base[0] + sw.start;
+            yr[o] = static_cast<T>(finish(F, a, divisor(od, oh, o), K, p.norm_type));
+            if (Idx) ir[o] = ai;
+          };
+          for (int64_t o = 0; o < lo; ++o) border(o);
+          for (int64_t o = hi; o < W.out; ++o) border(o);
+          continue;
+        }
+      }
+      std::fill(acc.begin(), acc.end(), fold_init<A>(F));
       if (Idx) {
         std::fill(idx.begin(), idx.end(), int64_t(-1));
         for (int64_t id = sd.start; id < sd.end; id += sd.step) {
@@ -335,20 +488,6 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           }
         }
       } else {
-        // Ask for the input rows of a later output row now: short rows leave the hardware
-        // prefetcher too little time to hide memory latency.
-        if (r + kPrefetchRows < end && sd.step == 1 && sh.step == 1) {
-          const int64_t r2 = r + kPrefetchRows;
-          const int64_t oh2 = r2 % H.out, od2 = (r2 / H.out) % D.out, plane2 = r2 / (H.out * D.out);
-          const Span sd2 = window(D, od2, g.adaptive), sh2 = window(H, oh2, g.adaptive);
-          const char* first = reinterpret_cast<const char*>(x + plane2 * g.plane_in() + (sd2.start * H.in + sh2.start) * W.in);
-          const char* last = reinterpret_cast<const char*>(x + plane2 * g.plane_in() + ((sd2.end - 1) * H.in + sh2.end) * W.in);
-          if (sd2.end - sd2.start == 1) {
-            for (const char* q = first; q < last; q += 64) __builtin_prefetch(q);
-          }
-        }
-        const int64_t nrows = (sd.end > sd.start ? (sd.end - sd.start + sd.step - 1) / sd.step : 0) *
-                              (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
         if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
           if (g.adaptive) fold_input_row_adaptive<F, false>(row, acc.data(), nullptr, W, 0, pw);
