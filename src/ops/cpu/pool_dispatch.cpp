@@ -6,13 +6,28 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include <cstdlib>
+#include <string>
+
 namespace fancy {
 namespace ops {
 
 const PoolKernels& cpu_pool_kernels() {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 ? cpu_avx2::pool_kernels : cpu_default::pool_kernels;
+  static const PoolKernels& best = [] () -> const PoolKernels& {
+    // FANCY_CPU=default|avx2|avx512 caps the instruction set (for comparisons and for
+    // machines whose wide vectors are slow).
+    const char* cap = std::getenv("FANCY_CPU");
+    const std::string want = cap ? cap : "avx512";
+    if (want == "default") return cpu_default::pool_kernels;
+    if (want == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+      return cpu_avx512::pool_kernels;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_avx2::pool_kernels;
+    return cpu_default::pool_kernels;
+  }();
+  return best;
 #else
   return cpu_default::pool_kernels;
 #endif

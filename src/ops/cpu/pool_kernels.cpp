@@ -170,10 +170,37 @@ void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, int6
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
+// Stride-2 windows of K taps: the row is split once into its even and odd elements, so
+// every tap becomes a stride-1 read (src[2o + j] is even[o + j/2] or odd[o + (j−1)/2])
+// instead of a strided one the compiler would gather. `scratch` holds W + 2 values.
+template <Fold F, bool Tr, int K, typename T, typename A>
+void fold_stride2_deinterleaved(const T* __restrict src, A* __restrict acc, int64_t lo, int64_t hi,
+                                const WindowDim& w, A p, A* __restrict scratch) {
+  constexpr Fold C = combine_of(F);
+  const int64_t half = (w.in + 1) / 2;
+  A* ev = scratch;
+  A* od = scratch + half + 1;
+  for (int64_t j = 0; j < w.in / 2; ++j) {
+    ev[j] = Tr ? transform<F>(static_cast<A>(src[2 * j]), p) : static_cast<A>(src[2 * j]);
+    od[j] = Tr ? transform<F>(static_cast<A>(src[2 * j + 1]), p) : static_cast<A>(src[2 * j + 1]);
+  }
+  if (w.in % 2) ev[w.in / 2] = Tr ? transform<F>(static_cast<A>(src[w.in - 1]), p) : static_cast<A>(src[w.in - 1]);
+  const A* tap[K];
+  for (int j = 0; j < K; ++j) {
+    const int64_t off = j - w.p;  // src index 2o + off
+    tap[j] = (off % 2 == 0) ? ev + off / 2 : od + (off - 1) / 2;
+  }
+  for (int64_t o = lo; o < hi; ++o) {
+    A a = tap[0][o];
+    for (int j = 1; j < K; ++j) a = combine<C>(a, tap[j][o]);
+    acc[o] = a;
+  }
+}
+
 // The whole fold of one (already vertically folded, or single) row into acc, which it
 // overwrites: the common windows (k ≤ 3, stride 1 or 2, no dilation) take one fused pass.
 template <Fold F, bool Tr, typename T, typename A>
-void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p) {
+void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scratch = nullptr) {
   const int64_t span = (w.k - 1) * w.d;
   int64_t lo = std::min((w.p + w.s - 1) / w.s, w.out);
   int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
@@ -187,6 +214,8 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p) {
 #define FANCY_FUSED(S, K) fold_window_interior<F, Tr, S, K>(row, acc, lo, hi, w.p, p)
   if (w.s == 1) {
     if (w.k == 1) FANCY_FUSED(1, 1); else if (w.k == 2) FANCY_FUSED(1, 2); else FANCY_FUSED(1, 3);
+  } else if (w.k == 3 && scratch != nullptr) {
+    fold_stride2_deinterleaved<F, Tr, 3>(row, acc, lo, hi, w, p, scratch);
   } else {
     if (w.k == 1) FANCY_FUSED(2, 1); else if (w.k == 2) FANCY_FUSED(2, 2); else FANCY_FUSED(2, 3);
   }
@@ -359,6 +388,9 @@ using DirectFn = void (*)(const T* const*, const int64_t*, T*, int64_t*, int64_t
 // The instantiation for (S, K, R), or nullptr when the window is not one of them.
 template <Fold F, bool Idx, typename T>
 DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
+  // Max and min over 3 strided taps per row vectorise poorly; without indices the
+  // separable path (rows first, then along W) is faster there.
+  if (!Idx && K == 3 && R > 1 && combine_of(F) != Fold::Sum) return nullptr;
 #define FANCY_DIRECT(s, k, r) \
   if (S == s && K == k && R == r) return &direct_interior<F, Idx, s, k, r, T>;
 #define FANCY_DIRECT_R(s, k) FANCY_DIRECT(s, k, 1) FANCY_DIRECT(s, k, 2) FANCY_DIRECT(s, k, 3) FANCY_DIRECT(s, k, 4)
@@ -369,6 +401,7 @@ DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
 }
 
 constexpr int64_t kPrefetchRows = 4;
+constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
 
 // (plane, od, oh) of output row r of an NCDHW output, advanced one row at a time.
 struct RowCounter {
@@ -410,7 +443,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   for (int R = 1; R <= 4; ++R) direct[R - 1] = direct_interior_for<F, Idx, T>(W.s, W.k, R);
   const A inv_p = A(1.0 / p.norm_type);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> acc(W.out), tmp(Idx ? 0 : W.in);
+    std::vector<A> acc(W.out), tmp(Idx ? 0 : W.in), scratch(Idx ? 0 : W.in + 4);
     std::vector<int64_t> idx(Idx ? W.out : 0);
     const T* row_ptr[4];
     int64_t row_base[4];
@@ -491,7 +524,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
           if (g.adaptive) fold_input_row_adaptive<F, false>(row, acc.data(), nullptr, W, 0, pw);
-          else fold_row_horizontal<F, true>(row, acc.data(), W, pw);
+          else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.data());
         } else if (nrows > 1) {
           // The first row initialises tmp, the others fold into it.
           bool first = true;
@@ -510,7 +543,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           }
           constexpr Fold C = combine_of(F);
           if (g.adaptive) fold_input_row_adaptive<C, false>(t, acc.data(), nullptr, W, 0, pw);
-          else fold_row_horizontal<F, false>(t, acc.data(), W, pw);
+          else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.data());
         }
       }
       T* yr = y + r * W.out;
@@ -591,12 +624,108 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   });
 }
 
+// One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
+// registers (the first window element initialises them) and written once.
+template <Fold F, bool Idx, int L, typename T>
+inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restrict iq, int64_t c0,
+                     int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
+                     int64_t w_in, T pw, T div, T kvol, T inv_p) {
+  constexpr Fold Cf = combine_of(F);
+  T a[L];
+  int64_t ai[Idx ? L : 1];
+  bool first = true;
+  for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+    for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+      for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+        const int64_t pos = (id * h_in + ih) * w_in + iw;
+        const T* xv = xn + pos * C + c0;
+        if (first) {
+          for (int j = 0; j < L; ++j) a[j] = transform<F>(xv[j], pw);
+          if (Idx) for (int j = 0; j < L; ++j) ai[j] = pos;
+          first = false;
+        } else {
+          for (int j = 0; j < L; ++j) {
+            const T v = transform<F>(xv[j], pw);
+            if (Idx) {
+              const bool t = takes<F>(v, a[j]);
+              a[j] = t ? v : a[j];
+              ai[j] = t ? pos : ai[j];
+            } else {
+              a[j] = combine<Cf>(a[j], v);
+            }
+          }
+        }
+      }
+    }
+  }
+  if (first) {  // no element in the window: ATen's −inf (max) or 0 (average)
+    for (int j = 0; j < L; ++j) yq[c0 + j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
+    if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = -1;
+    return;
+  }
+  for (int j = 0; j < L; ++j) yq[c0 + j] = finish_fused<F>(a[j], div, kvol, inv_p);
+  if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
+}
+
+// Channels-last, float and double: each output position's C values are folded straight
+// into the output (the first window element initialises it), one row of outputs at a
+// time so the D/H windows are computed once per row.
+template <Fold F, bool Idx, typename T>
+void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParams& p) {
+  using A = acc_t<T>;
+  static_assert(std::is_same<A, T>::value, "accumulates in the output");
+  constexpr Fold Cf = combine_of(F);
+  const auto& g = p.g;
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t C = g.C;
+  const int64_t rows = g.N * D.out * H.out;
+  const A kvol = A(kernel_volume(g)), pw = A(p.norm_type), inv_p = A(1.0 / p.norm_type);
+  const DivisorTable divisor(p);
+  std::vector<Span> wspan(W.out);
+  for (int64_t ow = 0; ow < W.out; ++ow) wspan[ow] = window(W, ow, g.adaptive);
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C * W.out * W.k * H.k));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    RowCounter at(begin, D.out, H.out);
+    for (int64_t r = begin; r < end; ++r, at.next()) {
+      const Span sd = window(D, at.od, g.adaptive), sh = window(H, at.oh, g.adaptive);
+      const T* xn = x + at.plane * g.plane_in() * C;
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        const Span sw = wspan[ow];
+        if (ow + kPrefetchPositions < W.out) {  // the window a few positions ahead
+          const Span sp = wspan[ow + kPrefetchPositions];
+          for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+            for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+              const char* q0 = reinterpret_cast<const char*>(xn + ((id * H.in + ih) * W.in + sp.start) * C);
+              const char* q1 = reinterpret_cast<const char*>(xn + ((id * H.in + ih) * W.in + sp.end) * C);
+              for (; q0 < q1; q0 += 64) __builtin_prefetch(q0);
+            }
+          }
+        }
+        const int64_t q = r * W.out + ow;
+        T* yq = y + q * C;
+        int64_t* iq = Idx ? yi + q * C : nullptr;
+        const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
+        // Lanes in register blocks of 32, then 8, then 1.
+        int64_t c = 0;
+        for (; c + 32 <= C; c += 32) cl_block<F, Idx, 32>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+        for (; c + 8 <= C; c += 8) cl_block<F, Idx, 8>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+        for (; c < C; ++c) cl_block<F, Idx, 1>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+      }
+    }
+  });
+}
+
 template <Fold F, bool Idx, typename T>
 void forward_typed(const at::Tensor& x, at::Tensor& y, at::Tensor* yi, const PoolParams& p) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   int64_t* ip = Idx ? yi->data_ptr<int64_t>() : nullptr;
-  if (p.g.channels_last) forward_channels_last<F, Idx>(xp, yp, ip, p);
+  if (p.g.channels_last) {
+    if constexpr (std::is_same<T, acc_t<T>>::value) forward_channels_last_direct<F, Idx>(xp, yp, ip, p);
+    else forward_channels_last<F, Idx>(xp, yp, ip, p);
+  }
   else forward_contiguous<F, Idx>(xp, yp, ip, p);
 }
 

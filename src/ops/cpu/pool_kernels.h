@@ -27,6 +27,7 @@ struct PoolKernels {
 
 namespace cpu_default { extern const PoolKernels pool_kernels; }
 namespace cpu_avx2 { extern const PoolKernels pool_kernels; }
+namespace cpu_avx512 { extern const PoolKernels pool_kernels; }
 
 // The kernels for this machine's CPU.
 const PoolKernels& cpu_pool_kernels();
