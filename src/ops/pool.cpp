@@ -5,6 +5,7 @@
 
 #include "ops/op_handle.h"
 
+#include <ATen/core/grad_mode.h>
 #include <torch/library.h>
 
 #include <string>
@@ -86,8 +87,16 @@ Tensor global_avg_pool(const Tensor& x, bool keepdim) {
 }
 
 Tensor global_max_pool(const Tensor& x, bool keepdim) {
-  static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
-  return pooled_shape(std::get<0>(op.call(flatten_spatial("global_max_pool", x), {1})), x, keepdim);
+  const Tensor flat = flatten_spatial("global_max_pool", x);
+  if (at::GradMode::is_enabled() && x.requires_grad()) {
+    static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
+    return pooled_shape(std::get<0>(op.call(flat, {1})), x, keepdim);
+  }
+  // No gradient wanted: max pooling over the whole length needs no indices.
+  static auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, IntArrayRef,
+                                    bool)>("max_pool1d");
+  const int64_t len = flat.size(2);
+  return pooled_shape(op.call(flat, {len}, {len}, {0}, {1}, false), x, keepdim);
 }
 
 }  // namespace

@@ -125,6 +125,53 @@ inline A combine(A a, A v) {
   return a + v;
 }
 
+// "v replaces a" for max-like and min folds: strictly better, or NaN (NaN propagates and,
+// as in ATen, a later NaN takes the index).
+template <Fold F, typename A>
+inline bool takes(A v, A a) {
+  return (F == Fold::Min ? v < a : v > a) || v != v;
+}
+
+// Fold of a long contiguous span into one value, with 32 independent lanes so the
+// reduction runs at memory speed instead of at the latency of one add or max. Max and
+// min ignore NaN in the vector loop and add x·0 alongside, which turns NaN only when an
+// element is NaN or ±inf; in that rare case the span is rescanned for a NaN.
+template <Fold F, typename T, typename A>
+A reduce_span(const T* __restrict v, int64_t n, A p) {
+  constexpr int L = 32;
+  constexpr Fold C = combine_of(F);
+  A lane[L], probe[L];
+  for (int j = 0; j < L; ++j) {
+    lane[j] = fold_init<A>(C);
+    probe[j] = A(0);
+  }
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    for (int j = 0; j < L; ++j) {
+      const A x = transform<F>(static_cast<A>(v[i + j]), p);
+      if (C == Fold::Sum) {
+        lane[j] += x;
+      } else {
+        lane[j] = C == Fold::Max ? (x > lane[j] ? x : lane[j]) : (x < lane[j] ? x : lane[j]);
+        probe[j] += x * A(0);
+      }
+    }
+  }
+  A a = fold_init<A>(C), pr = A(0);
+  for (int j = 0; j < L; ++j) {
+    a = combine<C>(a, lane[j]);
+    pr += probe[j];
+  }
+  for (; i < n; ++i) a = combine<C>(a, transform<F>(static_cast<A>(v[i]), p));
+  if (C != Fold::Sum && pr != pr) {
+    for (int64_t k = 0; k < n; ++k) {
+      const A x = static_cast<A>(v[k]);
+      if (x != x) return x;
+    }
+  }
+  return a;
+}
+
 // acc[o] = fold of src[o*S − p + kw], kw < K, for interior outputs [lo, hi): one pass,
 // the window unrolled, no accumulator read. Tr applies F's transform to src.
 template <Fold F, bool Tr, int S, int K, typename T, typename A>
@@ -206,6 +253,13 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
   int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
   hi = std::max(lo, std::min(hi, w.out));
   constexpr Fold Fr = Tr ? F : combine_of(F);
+  if (w.d == 1 && w.k >= 64) {  // long windows (e.g. a global pool): one reduction each
+    for (int64_t o = 0; o < w.out; ++o) {
+      const Span sp = window(w, o, false);
+      acc[o] = sp.start < sp.end ? reduce_span<Fr>(row + sp.start, sp.end - sp.start, p) : fold_init<A>(Fr);
+    }
+    return;
+  }
   if (w.d != 1 || w.k > 3 || w.s > 2 || lo == hi) {
     std::fill(acc, acc + w.out, fold_init<A>(Fr));
     fold_input_row<Fr, false>(row, acc, nullptr, w, 0, p);
@@ -231,38 +285,6 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
-// Fold of a long contiguous span into one value, with 32 independent lanes so the
-// reduction runs at memory speed instead of at the latency of one add or max.
-template <Fold F, typename T, typename A>
-A reduce_span(const T* __restrict v, int64_t n, A p) {
-  constexpr int L = 32;
-  constexpr Fold C = combine_of(F);
-  A lane[L];
-  bool nan[L];
-  for (int j = 0; j < L; ++j) {
-    lane[j] = fold_init<A>(C);
-    nan[j] = false;
-  }
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    for (int j = 0; j < L; ++j) {
-      const A x = transform<F>(static_cast<A>(v[i + j]), p);
-      if (C == Fold::Sum) lane[j] += x;
-      else lane[j] = C == Fold::Max ? (x > lane[j] ? x : lane[j]) : (x < lane[j] ? x : lane[j]);
-      nan[j] |= x != x;
-    }
-  }
-  A a = fold_init<A>(C);
-  bool any_nan = false;
-  for (int j = 0; j < L; ++j) {
-    a = combine<C>(a, lane[j]);
-    any_nan |= nan[j];
-  }
-  for (; i < n; ++i) a = combine<C>(a, transform<F>(static_cast<A>(v[i]), p));
-  if (C != Fold::Sum && any_nan) a = std::numeric_limits<A>::quiet_NaN();
-  return a;
-}
-
 // Folds one input row into the accumulator for adaptive windows (long windows when the
 // output is small, e.g. global pooling). With indices the scan is element by element.
 template <Fold F, bool Idx, typename T, typename A>
@@ -271,8 +293,23 @@ void fold_input_row_adaptive(const T* row, A* acc, int64_t* idx, const WindowDim
   constexpr Fold C = combine_of(F);
   for (int64_t o = 0; o < w.out; ++o) {
     const Span sp = window(w, o, true);
-    if (!Idx && sp.end - sp.start >= 64) {
-      acc[o] = combine<C>(acc[o], reduce_span<F>(row + sp.start, sp.end - sp.start, p));
+    const int64_t n = sp.end - sp.start;
+    if (!Idx && n >= 64) {
+      acc[o] = combine<C>(acc[o], reduce_span<F>(row + sp.start, n, p));
+    } else if (Idx && n >= 64) {
+      // The segment's extreme first (vectorised), then where it is: the first element
+      // equal to it, or the last NaN — what a scan in order would have picked.
+      const A m = reduce_span<F>(row + sp.start, n, p);
+      if (takes<F>(m, acc[o])) {
+        int64_t i = sp.start;
+        if (m != m) {
+          for (i = sp.end - 1; !(static_cast<A>(row[i]) != static_cast<A>(row[i])); --i) {}
+        } else {
+          while (transform<F>(static_cast<A>(row[i]), p) != m) ++i;
+        }
+        acc[o] = m;
+        idx[o] = base + i;
+      }
     } else {
       for (int64_t i = sp.start; i < sp.end; ++i) {
         fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
@@ -325,13 +362,6 @@ class DivisorTable {
 
 inline int64_t kernel_volume(const PoolGeometry& g) {
   return g.dim[0].k * g.dim[1].k * g.dim[2].k;
-}
-
-// "v replaces a" for max-like and min folds: strictly better, or NaN (NaN propagates and,
-// as in ATen, a later NaN takes the index).
-template <Fold F, typename A>
-inline bool takes(A v, A a) {
-  return (F == Fold::Min ? v < a : v > a) || v != v;
 }
 
 // Finishing of average / Lp (or nothing), the same arithmetic as finish().
@@ -401,6 +431,7 @@ DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
 }
 
 constexpr int64_t kPrefetchRows = 4;
+constexpr int64_t kPrefetchMaxRow = 1024;  // longer rows stream well on their own
 constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
 
 // (plane, od, oh) of output row r of an NCDHW output, advanced one row at a time.
@@ -457,7 +488,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
                             (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
       // Ask for the input rows of a later output row now: short rows leave the hardware
       // prefetcher too little time to hide memory latency.
-      if (r + kPrefetchRows < end) {
+      if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow) {
         const Span sd2 = window(D, ahead.od, g.adaptive), sh2 = window(H, ahead.oh, g.adaptive);
         const T* xp2 = x + ahead.plane * g.plane_in();
         for (int64_t id = sd2.start; id < sd2.end; id += sd2.step) {
@@ -521,7 +552,13 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           }
         }
       } else {
-        if (nrows == 1) {  // one input row: fold it along W directly
+        const Span sw0 = window(W, 0, g.adaptive);
+        const bool whole_rows = W.out == 1 && sh.step == 1 && sd.step == 1 && sw0.step == 1 &&
+                                sw0.start == 0 && sw0.end == W.in &&
+                                (sd.end - sd.start == 1 || (sh.start == 0 && sh.end == H.in));
+        if (whole_rows && nrows > 1) {  // the window is one contiguous block: one reduction
+          acc[0] = reduce_span<F>(xp + (sd.start * H.in + sh.start) * W.in, nrows * W.in, pw);
+        } else if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
           if (g.adaptive) fold_input_row_adaptive<F, false>(row, acc.data(), nullptr, W, 0, pw);
           else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.data());
