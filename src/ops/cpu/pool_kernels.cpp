@@ -853,10 +853,63 @@ struct WindowGrad {
   }
 };
 
+// Average / Lp backward for contiguous inputs, one output row at a time: each output's
+// factor is spread over the input columns of its window first (cw), then every input row
+// of the window gets cw[i]·term(x_i) in one stride-1 pass. Sums per input element are
+// then taken column-wise, a different order from ATen's (within float rounding).
+template <Fold F, typename A>
+void window_backward_rows(const A* go, const A* xp, const A* yp, A* gi, const PoolParams& p) {
+  const auto& g = p.g;
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const WindowGrad<A> wg{F, p.norm_type, kernel_volume(g)};
+  const DivisorTable divisor(p);
+  std::vector<Span> wspan(W.out);
+  for (int64_t ow = 0; ow < W.out; ++ow) wspan[ow] = window(W, ow, g.adaptive);
+  const int64_t pin = g.plane_in(), pout = g.plane_out();
+  at::parallel_for(0, g.N * g.C, 1, [&](int64_t b, int64_t e) {
+    std::vector<A> cw(W.in);
+    for (int64_t u = b; u < e; ++u) {
+      const A* xu = xp + u * pin;
+      A* gu = gi + u * pin;
+      for (int64_t od = 0; od < D.out; ++od) {
+        for (int64_t oh = 0; oh < H.out; ++oh) {
+          const int64_t o0 = u * pout + (od * H.out + oh) * W.out;
+          std::fill(cw.begin(), cw.end(), A(0));
+          int64_t lo_col = W.in, hi_col = 0;
+          for (int64_t ow = 0; ow < W.out; ++ow) {
+            const A s = wg.scale(go[o0 + ow], yp ? yp[o0 + ow] : A(0), divisor(od, oh, ow));
+            const Span sw = wspan[ow];
+            for (int64_t iw = sw.start; iw < sw.end; ++iw) cw[iw] += s;
+            lo_col = std::min(lo_col, sw.start);
+            hi_col = std::max(hi_col, sw.end);
+          }
+          const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
+          for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+            for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+              const int64_t row = (id * H.in + ih) * W.in;
+              A* __restrict gr = gu + row;
+              const A* __restrict xr = xu + row;
+              const A* __restrict c = cw.data();
+              for (int64_t i = lo_col; i < hi_col; ++i) gr[i] += c[i] * wg.term(xr[i]);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 template <Fold F, typename A>
 void window_backward_typed(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                            at::Tensor& grad_in, const PoolParams& p) {
   const auto& g = p.g;
+  if (F != Fold::MaxAbs && !g.channels_last && g.dim[2].d == 1) {
+    window_backward_rows<F, A>(grad_out.data_ptr<A>(), x.data_ptr<A>(),
+                               y.defined() ? y.data_ptr<A>() : nullptr, grad_in.data_ptr<A>(), p);
+    return;
+  }
   const WindowGrad<A> wg{F, p.norm_type, kernel_volume(g)};
   const A* go = grad_out.data_ptr<A>();
   const A* xp = x.data_ptr<A>();
