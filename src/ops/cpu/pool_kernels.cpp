@@ -722,7 +722,10 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const DivisorTable divisor(p);
   std::vector<Span> wspan(W.out);
   for (int64_t ow = 0; ow < W.out; ++ow) wspan[ow] = window(W, ow, g.adaptive);
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C * W.out * W.k * H.k));
+  // Work of one output row: C lanes × every window element of its W.out positions.
+  auto extent = [&](const WindowDim& w) { return g.adaptive ? (w.in + w.out - 1) / w.out + 1 : w.k; };
+  const int64_t row_work = C * W.out * extent(W) * extent(H) * extent(D);
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_work));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
