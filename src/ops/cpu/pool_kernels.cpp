@@ -1,11 +1,9 @@
 // CPU kernels of the pooling family, compiled once per instruction set (FANCY_CPU_NS).
 //
-// Contiguous (NCDHW) inputs are processed one output row at a time: every input row of
-// the window is folded into a row accumulator, so the innermost loop runs along W with a
-// compile-time stride (1 or 2) and vectorises; windows that touch the padding take a
-// scalar path. Channels-last inputs are processed one output position at a time with the
-// innermost loop along C. The scan order inside a window is always d, h, w, as in ATen,
-// so ties keep the first element and NaN propagates exactly as PyTorch does.
+// Contiguous (NCDHW) inputs are processed one output row at a time, channels-last inputs
+// one output position at a time with the innermost loop along C (docs/pooling.md has the
+// paths). The scan order inside a window is always d, h, w, as in ATen, so ties keep the
+// first element and NaN propagates exactly as PyTorch does.
 #include "ops/cpu/pool_kernels.h"
 
 #include <ATen/Dispatch.h>
@@ -449,10 +447,11 @@ struct RowCounter {
 };
 
 // ---------------------------------------------------------------- forward, NCDHW
-// Without indices the window is separable: the window's input rows are folded into one
-// row first (stride 1, fully vectorised), then that row is folded along W. Sums are then
-// taken column by column, a different order from ATen's (within float rounding).
-// With indices the rows are folded into the output row one by one, in scan order.
+// One output row at a time. Common windows (k ≤ 3 along W, stride 1 or 2, ≤ 4 input
+// rows) take the direct path: one fused pass in ATen's scan order, border outputs
+// clipped. Otherwise, without indices, the window is separable (rows folded into one
+// row, then along W; sums then go column by column, within float rounding of ATen's
+// order); with indices each input row is folded into the output row in scan order.
 template <Fold F, bool Idx, typename T>
 void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   using A = acc_t<T>;
