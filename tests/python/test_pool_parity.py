@@ -19,8 +19,16 @@ N_CASES = 1200
 SEED = 20261126
 
 
+def _close_sums(actual, expected):
+    """Gradients that are sums over overlapping windows: fancy adds them in another order
+    than ATen, so a difference of a few float32 roundings of the largest term is allowed
+    (an input gathering 7 terms of ~3 can cancel to 0.1 with an error of ~1e-6)."""
+    scale = max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6 * scale)
+
+
 def _random_window(rng, nd):
-    k = [rng.randint(1, 4) for _ in range(nd)]
+    k = [rng.randint(1, 6) for _ in range(nd)]  # > 3 takes the column-fold path
     s = [rng.randint(1, 3) for _ in range(nd)]
     d = [rng.randint(1, 2) for _ in range(nd)]
     return k, s, d
@@ -146,7 +154,7 @@ def test_avg_pool(nd, k, s, p, d, ceil, seed):
     xa, xb = xf.clone().requires_grad_(), xf.clone().requires_grad_()
     ref_fn(xa, k, s, p, **kwargs).backward(g)
     getattr(fancy, f"avg_pool{nd}d")(xb, k, s, p, ceil, cip, div).backward(g)
-    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-6, atol=1e-6)
+    _close_sums(xb.grad, xa.grad)
 
 
 def _lp_reference(x, nd, p, k, s, ceil):
@@ -171,7 +179,10 @@ def test_lp_pool(nd, k, s, p, d, ceil, seed):
     except RuntimeError:
         pytest.skip("PyTorch rejects this configuration")
     out = getattr(fancy, f"lp_pool{nd}d")(x, norm, k, s, ceil)
-    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    # Against the float64 composition: two float32 results can each be within 1e-6 of the
+    # truth and still differ from each other by more (216-term windows, p = 0.5).
+    ref64 = _lp_reference(x.double(), nd, norm, k, s, ceil)
+    torch.testing.assert_close(out.double(), ref64, rtol=1e-6, atol=1e-6)
     # gradient against the same composition, away from zeros (where |x|^p has no derivative)
     xf = x.double().clamp(min=0.05) * torch.sign(x.double() + 1e-3)
     xa, xb = xf.clone().requires_grad_(), xf.clone().requires_grad_()
@@ -200,7 +211,7 @@ def test_adaptive_pool(i):
         g = torch.randn_like(ref)
         getattr(F, f"adaptive_{kind}_pool{nd}d")(xa, out_size).backward(g)
         getattr(fancy, f"adaptive_{kind}_pool{nd}d")(xb, out_size).backward(g)
-        torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-6, atol=1e-6)
+        _close_sums(xb.grad, xa.grad)
 
 
 @pytest.mark.parametrize("i", range(N_CASES // 6))

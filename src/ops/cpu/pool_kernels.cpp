@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -41,6 +42,18 @@ inline Span window(const WindowDim& w, int64_t o, bool adaptive) {
   while (start < 0) start += w.d;
   return {start, end, w.d};
 }
+
+// Every window's span along D, H and W, computed once per call: adaptive bounds take two
+// 64-bit divisions each, which cost more than a small window's work when done per output.
+struct WindowSpans {
+  std::array<std::vector<Span>, 3> dim;
+  explicit WindowSpans(const PoolGeometry& g) {
+    for (int d = 0; d < 3; ++d) {
+      dim[d].resize(g.dim[d].out);
+      for (int64_t o = 0; o < g.dim[d].out; ++o) dim[d][o] = window(g.dim[d], o, g.adaptive);
+    }
+  }
+};
 
 // Average-pooling divisor along one dim (ATen's rule: with count_include_pad the window
 // is clipped to the padded input, otherwise to the input).
@@ -284,35 +297,104 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
 }
 
 // Folds one input row into the accumulator for adaptive windows (long windows when the
-// output is small, e.g. global pooling). With indices the scan is element by element.
-template <Fold F, bool Idx, typename T, typename A>
-void fold_input_row_adaptive(const T* row, A* acc, int64_t* idx, const WindowDim& w,
-                             int64_t base, A p) {
+// output is small, e.g. global pooling); indices take adaptive_extreme_and_index instead.
+template <Fold F, typename T, typename A>
+void fold_input_row_adaptive(const T* row, A* acc, const std::vector<Span>& spans, A p) {
   constexpr Fold C = combine_of(F);
-  for (int64_t o = 0; o < w.out; ++o) {
-    const Span sp = window(w, o, true);
+  for (size_t o = 0; o < spans.size(); ++o) {
+    const Span sp = spans[o];
     const int64_t n = sp.end - sp.start;
-    if (!Idx && n >= 64) {
+    if (n >= 64) {
       acc[o] = combine<C>(acc[o], reduce_span<F>(row + sp.start, n, p));
-    } else if (Idx && n >= 64) {
-      // The segment's extreme first (vectorised), then where it is: the first element
-      // equal to it, or the last NaN — what a scan in order would have picked.
-      const A m = reduce_span<F>(row + sp.start, n, p);
-      if (takes<F>(m, acc[o])) {
-        int64_t i = sp.start;
-        if (m != m) {
-          for (i = sp.end - 1; !(static_cast<A>(row[i]) != static_cast<A>(row[i])); --i) {}
-        } else {
-          while (transform<F>(static_cast<A>(row[i]), p) != m) ++i;
-        }
-        acc[o] = m;
-        idx[o] = base + i;
-      }
     } else {
-      for (int64_t i = sp.start; i < sp.end; ++i) {
-        fold_row<F, 1, Idx>(row, acc + o, idx ? idx + o : nullptr, 0, 1, 1, i, base, p);
-      }
+      for (int64_t i = sp.start; i < sp.end; ++i) acc[o] = combine<C>(acc[o], transform<F>(static_cast<A>(row[i]), p));
     }
+  }
+}
+
+// Max or min with indices over wide or adaptive windows, in two steps. The window's rows
+// are folded column by column into (t, tr): each column's extreme and the ordinal of its
+// row in the window (32-bit, so values and ordinals fill the same vector lanes). Then
+// each output picks among its window's columns. ATen scans d, h, w and keeps the first
+// extreme, i.e. the smallest flat index among equal values; a NaN always wins and the
+// last one (largest index) is kept. Both steps apply that rule, so the result is ATen's.
+template <Fold F, typename T, typename A>
+void fold_row_with_ordinal(const T* __restrict row, A* __restrict t, int32_t* __restrict tr, int64_t n,
+                           int32_t k) {
+  for (int64_t i = 0; i < n; ++i) {
+    const A v = static_cast<A>(row[i]);
+    const bool take = takes<F>(v, t[i]);
+    t[i] = take ? v : t[i];
+    tr[i] = take ? k : tr[i];
+  }
+}
+
+template <Fold F, typename T, typename A>
+void fold_columns_with_row(const T* const* rows, int64_t n_rows, int64_t w_in, A* __restrict t,
+                           int32_t* __restrict tr) {
+  for (int64_t i = 0; i < w_in; ++i) {
+    t[i] = static_cast<A>(rows[0][i]);
+    tr[i] = 0;
+  }
+  for (int64_t k = 1; k < n_rows; ++k) fold_row_with_ordinal<F>(rows[k], t, tr, w_in, static_cast<int32_t>(k));
+}
+
+// The pick, written once as a comparison of (value, position) and once as a maximum of
+// 64-bit keys that encode the same order (float only), which needs no branches: high
+// word = the value's bits mapped to an order-preserving unsigned integer (−0 as +0, min
+// reversed, NaN above everything), low word = the (row ordinal, column) rank, inverted
+// except for NaN, so equal values prefer the earlier position and NaNs the later one.
+template <Fold F, typename A>
+void pick_columns(const A* t, const int32_t* tr, const int64_t* row_base, const std::vector<Span>& wspan,
+                  A* acc, int64_t* idx) {
+  for (size_t ow = 0; ow < wspan.size(); ++ow) {
+    const Span sw = wspan[ow];
+    A best = fold_init<A>(F);
+    int64_t bi = -1;
+    if (sw.start < sw.end) {
+      best = t[sw.start];
+      bi = row_base[tr[sw.start]] + sw.start;
+    }
+    for (int64_t c = sw.start + sw.step; c < sw.end; c += sw.step) {
+      const A v = t[c];
+      const int64_t vi = row_base[tr[c]] + c;
+      const bool take = best != best ? (v != v && vi > bi) : (takes<F>(v, best) || (v == best && vi < bi));
+      best = take ? v : best;
+      bi = take ? vi : bi;
+    }
+    acc[ow] = best;
+    idx[ow] = bi;
+  }
+}
+
+template <Fold F>
+void pick_columns_by_key(const float* t, const int32_t* tr, const int64_t* row_base,
+                         const std::vector<Span>& wspan, int64_t w_in, uint64_t* __restrict key, float* acc,
+                         int64_t* idx) {
+  for (int64_t c = 0; c < w_in; ++c) {
+    uint32_t u;
+    std::memcpy(&u, &t[c], sizeof u);
+    u = u == 0x80000000u ? 0u : u;
+    const uint32_t ord = u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);
+    const bool nan = t[c] != t[c];
+    const uint32_t hi = nan ? 0xFFFFFFFFu : (F == Fold::Min ? ~ord : ord);
+    const uint32_t rank = (static_cast<uint32_t>(tr[c]) << 16) | static_cast<uint32_t>(c);
+    key[c] = (static_cast<uint64_t>(hi) << 32) | (nan ? rank : ~rank);
+  }
+  for (size_t ow = 0; ow < wspan.size(); ++ow) {
+    const Span sw = wspan[ow];
+    uint64_t best = 0;
+    for (int64_t c = sw.start; c < sw.end; c += sw.step) best = key[c] > best ? key[c] : best;
+    if (best == 0) {  // an empty window
+      acc[ow] = fold_init<float>(F);
+      idx[ow] = -1;
+      continue;
+    }
+    const uint32_t lo = static_cast<uint32_t>(best);
+    const uint32_t rank = (best >> 32) == 0xFFFFFFFFu ? lo : ~lo;
+    const int64_t c = rank & 0xFFFFu;
+    acc[ow] = t[c];
+    idx[ow] = row_base[rank >> 16] + c;
   }
 }
 
@@ -430,6 +512,7 @@ DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
 
 constexpr int64_t kPrefetchRows = 4;
 constexpr int64_t kPrefetchMaxRow = 1024;  // longer rows stream well on their own
+constexpr int64_t kPrefetchMaxWindowRows = 4;  // so do the contiguous blocks of taller windows
 constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
 
 // (plane, od, oh) of output row r of an NCDHW output, advanced one row at a time.
@@ -463,6 +546,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const int64_t K = kernel_volume(g);
   const A pw = static_cast<A>(p.norm_type);
   const DivisorTable divisor(p);
+  const WindowSpans win(g);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.in * H.k * D.k));
   // The direct path's interior range along W, and its kernel for 1..4 window rows.
   const int64_t lo = std::min((W.p + W.s - 1) / W.s, W.out);
@@ -472,9 +556,17 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   DirectFn<T> direct[4];
   for (int R = 1; R <= 4; ++R) direct[R - 1] = direct_interior_for<F, Idx, T>(W.s, W.k, R);
   const A inv_p = A(1.0 / p.norm_type);
+  // Indices over windows wider than 3 (or adaptive ones): column fold, then a pick per
+  // output; narrower windows fold (value, index) pairs across the row instead.
+  const bool columns = Idx && (g.adaptive || W.k > 3);
+  // The branch-free pick packs (row ordinal, column) into 32 bits.
+  const bool by_key = W.in < 65536 && D.k * H.k < 65536 && (g.adaptive ? D.in * H.in : D.k * H.k) < 65536;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> acc(W.out), tmp(Idx ? 0 : W.in), scratch(Idx ? 0 : W.in + 4);
-    std::vector<int64_t> idx(Idx ? W.out : 0);
+    std::vector<A> acc(W.out), tmp(W.in), scratch(W.in + 4);
+    std::vector<int64_t> idx(Idx ? W.out : 0), col_base;
+    std::vector<int32_t> tmpr(columns ? W.in : 0);
+    std::vector<uint64_t> keys(columns ? W.in : 0);
+    std::vector<const T*> col_rows;
     const T* row_ptr[4];
     int64_t row_base[4];
     // Output row r = (plane, od, oh), stepped without divisions; `ahead` is row r + kPrefetchRows.
@@ -482,13 +574,13 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
     for (int64_t r = begin; r < end; ++r, at.next(), ahead.next()) {
       const int64_t oh = at.oh, od = at.od, plane = at.plane;
       const T* xp = x + plane * g.plane_in();
-      const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
+      const Span sd = win.dim[0][od], sh = win.dim[1][oh];
       const int64_t nrows = (sd.end > sd.start ? (sd.end - sd.start + sd.step - 1) / sd.step : 0) *
                             (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
       // Ask for the input rows of a later output row now: short rows leave the hardware
       // prefetcher too little time to hide memory latency.
-      if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow) {
-        const Span sd2 = window(D, ahead.od, g.adaptive), sh2 = window(H, ahead.oh, g.adaptive);
+      if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow && nrows <= kPrefetchMaxWindowRows) {
+        const Span sd2 = win.dim[0][ahead.od], sh2 = win.dim[1][ahead.oh];
         const T* xp2 = x + ahead.plane * g.plane_in();
         for (int64_t id = sd2.start; id < sd2.end; id += sd2.step) {
           for (int64_t ih = sh2.start; ih < sh2.end; ih += sh2.step) {
@@ -515,7 +607,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           if (lo < hi) fn(row_ptr, row_base, yr, ir, lo, hi, W.p, pw, A(divisor(od, oh, lo)), A(K), inv_p);
           constexpr Fold C = combine_of(F);
           auto border = [&](int64_t o) {
-            const Span sw = window(W, o, false);
+            const Span sw = win.dim[2][o];
             A a = fold_init<A>(C);
             int64_t ai = -1;
             for (int j = 0; j < n; ++j) {
@@ -541,17 +633,40 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         }
       }
       std::fill(acc.begin(), acc.end(), fold_init<A>(F));
-      if (Idx) {
+      if (columns) {
+        col_rows.clear();
+        col_base.clear();
+        for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+          for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+            col_base.push_back((id * H.in + ih) * W.in);
+            col_rows.push_back(xp + col_base.back());
+          }
+        }
+        if (col_rows.empty()) {
+          std::fill(idx.begin(), idx.end(), int64_t(-1));
+        } else {
+          fold_columns_with_row<F>(col_rows.data(), int64_t(col_rows.size()), W.in, tmp.data(), tmpr.data());
+          if constexpr (std::is_same<A, float>::value) {
+            if (by_key) {
+              pick_columns_by_key<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], W.in, keys.data(),
+                                     acc.data(), idx.data());
+            } else {
+              pick_columns<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
+            }
+          } else {
+            pick_columns<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
+          }
+        }
+      } else if (Idx) {
         std::fill(idx.begin(), idx.end(), int64_t(-1));
         for (int64_t id = sd.start; id < sd.end; id += sd.step) {
           for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
             const int64_t base = (id * H.in + ih) * W.in;
-            if (g.adaptive) fold_input_row_adaptive<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
-            else fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+            fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
           }
         }
       } else {
-        const Span sw0 = window(W, 0, g.adaptive);
+        const Span sw0 = win.dim[2][0];
         const bool whole_rows = W.out == 1 && sh.step == 1 && sd.step == 1 && sw0.step == 1 &&
                                 sw0.start == 0 && sw0.end == W.in &&
                                 (sd.end - sd.start == 1 || (sh.start == 0 && sh.end == H.in));
@@ -559,7 +674,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           acc[0] = reduce_span<F>(xp + (sd.start * H.in + sh.start) * W.in, nrows * W.in, pw);
         } else if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
-          if (g.adaptive) fold_input_row_adaptive<F, false>(row, acc.data(), nullptr, W, 0, pw);
+          if (g.adaptive) fold_input_row_adaptive<F>(row, acc.data(), win.dim[2], pw);
           else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.data());
         } else if (nrows > 1) {
           // The first row initialises tmp, the others fold into it.
@@ -578,7 +693,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
             }
           }
           constexpr Fold C = combine_of(F);
-          if (g.adaptive) fold_input_row_adaptive<C, false>(t, acc.data(), nullptr, W, 0, pw);
+          if (g.adaptive) fold_input_row_adaptive<C>(t, acc.data(), win.dim[2], pw);
           else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.data());
         }
       }
@@ -597,7 +712,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           const int64_t base = (sd.start * H.in + sh.start) * W.in;
           for (int64_t ow = 0; ow < W.out; ++ow) {
             if (idx[ow] < 0) {
-              const Span sw = window(W, ow, g.adaptive);
+              const Span sw = win.dim[2][ow];
               if (sw.start < sw.end) idx[ow] = base + sw.start;
             }
           }
@@ -621,6 +736,7 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const int64_t K = kernel_volume(g);
   const A pw = static_cast<A>(p.norm_type);
   const DivisorTable divisor(p);
+  const WindowSpans win(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C * W.k * H.k));
   at::parallel_for(0, positions, grain, [&](int64_t begin, int64_t end) {
     std::vector<A> acc(C);
@@ -630,8 +746,7 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       const int64_t n = q / g.plane_out();
       std::fill(acc.begin(), acc.end(), fold_init<A>(F));
       if (Idx) std::fill(idx.begin(), idx.end(), int64_t(-1));
-      const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive),
-                 sw = window(W, ow, g.adaptive);
+      const Span sd = win.dim[0][od], sh = win.dim[1][oh], sw = win.dim[2][ow];
       const T* xn = x + n * g.plane_in() * C;
       for (int64_t id = sd.start; id < sd.end; id += sd.step) {
         for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
@@ -719,8 +834,8 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const int64_t rows = g.N * D.out * H.out;
   const A kvol = A(kernel_volume(g)), pw = A(p.norm_type), inv_p = A(1.0 / p.norm_type);
   const DivisorTable divisor(p);
-  std::vector<Span> wspan(W.out);
-  for (int64_t ow = 0; ow < W.out; ++ow) wspan[ow] = window(W, ow, g.adaptive);
+  const WindowSpans win(g);
+  const std::vector<Span>& wspan = win.dim[2];
   // Work of one output row: C lanes × every window element of its W.out positions.
   auto extent = [&](const WindowDim& w) { return g.adaptive ? (w.in + w.out - 1) / w.out + 1 : w.k; };
   const int64_t row_work = C * W.out * extent(W) * extent(H) * extent(D);
@@ -728,7 +843,7 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
-      const Span sd = window(D, at.od, g.adaptive), sh = window(H, at.oh, g.adaptive);
+      const Span sd = win.dim[0][at.od], sh = win.dim[1][at.oh];
       const T* xn = x + at.plane * g.plane_in() * C;
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Span sw = wspan[ow];
@@ -867,8 +982,8 @@ void window_backward_rows(const A* go, const A* xp, const A* yp, A* gi, const Po
   const auto& W = g.dim[2];
   const WindowGrad<A> wg{F, p.norm_type, kernel_volume(g)};
   const DivisorTable divisor(p);
-  std::vector<Span> wspan(W.out);
-  for (int64_t ow = 0; ow < W.out; ++ow) wspan[ow] = window(W, ow, g.adaptive);
+  const WindowSpans win(g);
+  const std::vector<Span>& wspan = win.dim[2];
   const int64_t pin = g.plane_in(), pout = g.plane_out();
   at::parallel_for(0, g.N * g.C, 1, [&](int64_t b, int64_t e) {
     std::vector<A> cw(W.in);
@@ -887,7 +1002,7 @@ void window_backward_rows(const A* go, const A* xp, const A* yp, A* gi, const Po
             lo_col = std::min(lo_col, sw.start);
             hi_col = std::max(hi_col, sw.end);
           }
-          const Span sd = window(D, od, g.adaptive), sh = window(H, oh, g.adaptive);
+          const Span sd = win.dim[0][od], sh = win.dim[1][oh];
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
               const int64_t row = (id * H.in + ih) * W.in;
@@ -923,6 +1038,7 @@ void window_backward_typed(const at::Tensor& grad_out, const at::Tensor& x, cons
   const int64_t units = cl ? g.N : g.N * C;
   const int64_t lanes = cl ? C : 1;
   const DivisorTable divisor(p);
+  const WindowSpans win(g);
   at::parallel_for(0, units, 1, [&](int64_t b, int64_t e) {
     std::vector<A> scale(lanes), yv(lanes);
     std::vector<char> done(lanes);
@@ -940,8 +1056,7 @@ void window_backward_typed(const at::Tensor& grad_out, const at::Tensor& x, cons
               scale[c] = wg.scale(go[o0 + c], yv[c], div);
               done[c] = 0;
             }
-            const Span sd = window(g.dim[0], od, g.adaptive), sh = window(g.dim[1], oh, g.adaptive),
-                       sw = window(g.dim[2], ow, g.adaptive);
+            const Span sd = win.dim[0][od], sh = win.dim[1][oh], sw = win.dim[2][ow];
             for (int64_t id = sd.start; id < sd.end; id += sd.step)
               for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
                 const int64_t row = (id * g.dim[1].in + ih) * g.dim[2].in;
