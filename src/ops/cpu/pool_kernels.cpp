@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -168,11 +169,14 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
       }
     }
   }
-  A a = fold_init<A>(C), pr = A(0);
-  for (int j = 0; j < L; ++j) {
-    a = combine<C>(a, lane[j]);
-    pr += probe[j];
+  // Lanes combined pairwise (log2 L dependent steps instead of L).
+  for (int w = L / 2; w >= 1; w /= 2) {
+    for (int j = 0; j < w; ++j) {
+      lane[j] = combine<C>(lane[j], lane[j + w]);
+      probe[j] += probe[j + w];
+    }
   }
+  A a = lane[0], pr = probe[0];
   for (; i < n; ++i) a = combine<C>(a, transform<F>(static_cast<A>(v[i]), p));
   if (C != Fold::Sum && pr != pr) {
     for (int64_t k = 0; k < n; ++k) {
@@ -384,7 +388,11 @@ void pick_columns_by_key(const float* t, const int32_t* tr, const int64_t* row_b
   for (size_t ow = 0; ow < wspan.size(); ++ow) {
     const Span sw = wspan[ow];
     uint64_t best = 0;
-    for (int64_t c = sw.start; c < sw.end; c += sw.step) best = key[c] > best ? key[c] : best;
+    if (sw.step == 1) {  // a plain reduction the compiler vectorises (long adaptive windows)
+      for (int64_t c = sw.start; c < sw.end; ++c) best = std::max(best, key[c]);
+    } else {
+      for (int64_t c = sw.start; c < sw.end; c += sw.step) best = std::max(best, key[c]);
+    }
     if (best == 0) {  // an empty window
       acc[ow] = fold_init<float>(F);
       idx[ow] = -1;
@@ -511,7 +519,7 @@ DirectFn<T> direct_interior_for(int64_t S, int64_t K, int64_t R) {
 }
 
 constexpr int64_t kPrefetchRows = 4;
-constexpr int64_t kPrefetchMaxRow = 1024;  // longer rows stream well on their own
+constexpr int64_t kPrefetchMaxRow = 256;  // longer rows stream well on their own
 constexpr int64_t kPrefetchMaxWindowRows = 4;  // so do the contiguous blocks of taller windows
 constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
 
@@ -562,7 +570,10 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   // The branch-free pick packs (row ordinal, column) into 32 bits.
   const bool by_key = W.in < 65536 && D.k * H.k < 65536 && (g.adaptive ? D.in * H.in : D.k * H.k) < 65536;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> acc(W.out), tmp(W.in), scratch(W.in + 4);
+    std::vector<A> acc(W.out);
+    // Row-sized scratch, left uninitialised: a long row (global pooling of a flattened
+    // input) must not pay for zeroing, or page faults on, buffers its path never uses.
+    std::unique_ptr<A[]> tmp(new A[W.in]), scratch(new A[W.in + 4]);
     std::vector<int64_t> idx(Idx ? W.out : 0), col_base;
     std::vector<int32_t> tmpr(columns ? W.in : 0);
     std::vector<uint64_t> keys(columns ? W.in : 0);
@@ -645,16 +656,16 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         if (col_rows.empty()) {
           std::fill(idx.begin(), idx.end(), int64_t(-1));
         } else {
-          fold_columns_with_row<F>(col_rows.data(), int64_t(col_rows.size()), W.in, tmp.data(), tmpr.data());
+          fold_columns_with_row<F>(col_rows.data(), int64_t(col_rows.size()), W.in, tmp.get(), tmpr.data());
           if constexpr (std::is_same<A, float>::value) {
             if (by_key) {
-              pick_columns_by_key<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], W.in, keys.data(),
+              pick_columns_by_key<F>(tmp.get(), tmpr.data(), col_base.data(), win.dim[2], W.in, keys.data(),
                                      acc.data(), idx.data());
             } else {
-              pick_columns<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
+              pick_columns<F>(tmp.get(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
             }
           } else {
-            pick_columns<F>(tmp.data(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
+            pick_columns<F>(tmp.get(), tmpr.data(), col_base.data(), win.dim[2], acc.data(), idx.data());
           }
         }
       } else if (Idx) {
@@ -675,11 +686,11 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         } else if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
           if (g.adaptive) fold_input_row_adaptive<F>(row, acc.data(), win.dim[2], pw);
-          else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.data());
+          else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.get());
         } else if (nrows > 1) {
           // The first row initialises tmp, the others fold into it.
           bool first = true;
-          A* t = tmp.data();
+          A* t = tmp.get();
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
               const T* row = xp + (id * H.in + ih) * W.in;
@@ -694,7 +705,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           }
           constexpr Fold C = combine_of(F);
           if (g.adaptive) fold_input_row_adaptive<C>(t, acc.data(), win.dim[2], pw);
-          else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.data());
+          else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.get());
         }
       }
       T* yr = y + r * W.out;
@@ -818,6 +829,47 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
   if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
 }
 
+// Windows of many positions with C wider than one register block: the blocks above would
+// each stream the whole window again (twice the memory traffic for global pooling with
+// C = 64), so all of C is folded at once, one window position at a time, into a and ai
+// (C values each, L1-resident), then finished into the output.
+template <Fold F, bool Idx, typename T>
+void cl_wide(const T* __restrict xn, T* __restrict yq, int64_t* __restrict iq, T* __restrict a,
+             int64_t* __restrict ai, int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
+             int64_t w_in, T pw, T div, T kvol, T inv_p) {
+  constexpr Fold Cf = combine_of(F);
+  bool first = true;
+  for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+    for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+      for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+        const int64_t pos = (id * h_in + ih) * w_in + iw;
+        const T* __restrict xv = xn + pos * C;
+        if (first) {
+          for (int64_t j = 0; j < C; ++j) a[j] = transform<F>(xv[j], pw);
+          if (Idx) for (int64_t j = 0; j < C; ++j) ai[j] = pos;
+          first = false;
+        } else if (Idx) {
+          for (int64_t j = 0; j < C; ++j) {
+            const T v = xv[j];
+            const bool t = takes<F>(v, a[j]);
+            a[j] = t ? v : a[j];
+            ai[j] = t ? pos : ai[j];
+          }
+        } else {
+          for (int64_t j = 0; j < C; ++j) a[j] = combine<Cf>(a[j], transform<F>(xv[j], pw));
+        }
+      }
+    }
+  }
+  if (first) {  // no element in the window: ATen's −inf (max) or 0 (average)
+    for (int64_t j = 0; j < C; ++j) yq[j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
+    if (Idx) for (int64_t j = 0; j < C; ++j) iq[j] = -1;
+    return;
+  }
+  for (int64_t j = 0; j < C; ++j) yq[j] = finish_fused<F>(a[j], div, kvol, inv_p);
+  if (Idx) for (int64_t j = 0; j < C; ++j) iq[j] = ai[j];
+}
+
 // Channels-last, float and double: each output position's C values are folded straight
 // into the output (the first window element initialises it), one row of outputs at a
 // time so the D/H windows are computed once per row.
@@ -841,6 +893,8 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const int64_t row_work = C * W.out * extent(W) * extent(H) * extent(D);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_work));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    std::vector<T> wide_acc;
+    std::vector<int64_t> wide_idx;
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
       const Span sd = win.dim[0][at.od], sh = win.dim[1][at.oh];
@@ -861,6 +915,15 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
         T* yq = y + q * C;
         int64_t* iq = Idx ? yi + q * C : nullptr;
         const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
+        const int64_t count = ((sd.end - sd.start + sd.step - 1) / sd.step) * ((sh.end - sh.start + sh.step - 1) / sh.step) *
+                              ((sw.end - sw.start + sw.step - 1) / sw.step);
+        if (C > 32 && count >= 64) {
+          wide_acc.resize(C);
+          wide_idx.resize(Idx ? C : 0);
+          cl_wide<F, Idx>(xn, yq, iq, wide_acc.data(), wide_idx.data(), C, sd, sh, sw, H.in, W.in, pw, div, kvol,
+                          inv_p);
+          continue;
+        }
         // Lanes in register blocks of 32, then 8, then 1.
         int64_t c = 0;
         for (; c + 32 <= C; c += 32) cl_block<F, Idx, 32>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
