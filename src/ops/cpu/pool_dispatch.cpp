@@ -49,13 +49,15 @@ Tensor in_layout(const Tensor& t5, bool channels_last) {
   return t5.permute({0, 2, 3, 4, 1}).contiguous().permute({0, 4, 1, 2, 3});
 }
 
-// Zeros shaped like g's input side, in g's layout.
-Tensor zeros_input_5d(const PoolGeometry& g, const at::TensorOptions& opt) {
+// A tensor shaped like g's input side, in g's layout: zeros, or left uninitialised for a
+// kernel that writes every element itself.
+Tensor input_5d(const PoolGeometry& g, const at::TensorOptions& opt, bool zeroed = true) {
   const auto& d = g.dim;
-  if (g.channels_last) {
-    return at::zeros({g.N, d[0].in, d[1].in, d[2].in, g.C}, opt).permute({0, 4, 1, 2, 3});
-  }
-  return at::zeros({g.N, g.C, d[0].in, d[1].in, d[2].in}, opt);
+  const bool cl = g.channels_last;
+  const std::vector<int64_t> shape = cl ? std::vector<int64_t>{g.N, d[0].in, d[1].in, d[2].in, g.C}
+                                        : std::vector<int64_t>{g.N, g.C, d[0].in, d[1].in, d[2].in};
+  Tensor t = zeroed ? at::zeros(shape, opt) : at::empty(shape, opt);
+  return cl ? t.permute({0, 4, 1, 2, 3}) : t;
 }
 
 PaddingRule max_padding_rule(int64_t nd) {
@@ -222,7 +224,7 @@ Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArra
   Tensor x5 = as_5d(x, ND, g);
   PoolGeometry gi = g;
   Tensor i5 = in_layout(as_5d(indices, ND, gi), g.channels_last);
-  Tensor y5 = zeros_input_5d(g, x.options());
+  Tensor y5 = input_5d(g, x.options());
   cpu_pool_kernels().unpool_forward(x5, i5, y5, g, name.c_str());
   return output_view(y5, x, ND);
 }
@@ -252,7 +254,7 @@ Tensor pool_index_backward(const Tensor& grad_out, const Tensor& self, const Ten
   PoolGeometry tmp = g;
   Tensor go5 = in_layout(as_5d(grad_out, nd, tmp), g.channels_last);
   Tensor i5 = in_layout(as_5d(indices, nd, tmp), g.channels_last);
-  Tensor gi5 = zeros_input_5d(g, grad_out.options());
+  Tensor gi5 = input_5d(g, grad_out.options());
   cpu_pool_kernels().index_backward(go5, i5, gi5, g);
   return output_view(gi5, self, nd);
 }
@@ -263,7 +265,7 @@ Tensor window_backward(const Tensor& grad_out, const Tensor& self, const Tensor&
   PoolGeometry tmp = pp.g;
   Tensor go5 = in_layout(as_5d(grad_out, nd, tmp), pp.g.channels_last);
   Tensor y5 = result.defined() ? in_layout(as_5d(result, nd, tmp), pp.g.channels_last) : Tensor();
-  Tensor gi5 = zeros_input_5d(pp.g, grad_out.options());
+  Tensor gi5 = input_5d(pp.g, grad_out.options(), /*zeroed=*/false);  // the kernel zeroes it
   cpu_pool_kernels().window_backward(go5, x5, y5, gi5, pp);
   return output_view(gi5, self, nd);
 }

@@ -15,7 +15,8 @@ struct PoolKernels {
   // grad_input[plane][idx] += grad_output, per plane in output order (max/min/adaptive max).
   void (*index_backward)(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
                          const PoolGeometry& g);
-  // Average / Lp backward: spreads each output's gradient over its window.
+  // Average / Lp backward: spreads each output's gradient over its window. grad_in comes
+  // uninitialised; the kernel writes every element.
   void (*window_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                           at::Tensor& grad_in, const PoolParams& p);
   // Unpooling: y (zero-filled by the caller) [plane][idx] = x; and its backward, a gather.
