@@ -228,6 +228,25 @@ def test_global_pool(i):
     _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
 
 
+@pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5))])
+def test_channels_last_wide_windows(c, size, out):
+    """Channels-last windows of >= 64 positions with C > 32 take the row-wise path
+    (cl_row_wide); NaN, ±inf and ties included."""
+    x = torch.randn(2, c, *size, generator=torch.Generator().manual_seed(c)).round(decimals=1)
+    x.view(-1)[::97] = float("nan")
+    x.view(-1)[5::89] = float("inf")
+    x = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fancy.adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(x, out),
+                               rtol=1e-6, atol=1e-6, equal_nan=True)
+    _eq(fancy.adaptive_max_pool2d(x, out), F.adaptive_max_pool2d(x, out))
+    _eq(fancy.global_max_pool(x), x.amax((2, 3)))
+    torch.testing.assert_close(fancy.global_avg_pool(x), x.mean((2, 3)), rtol=1e-6, atol=1e-6, equal_nan=True)
+    xf = x.nan_to_num(0.0, 3.0)
+    torch.testing.assert_close(fancy.lp_pool2d(xf, 2.0, (8, 8), 4), _lp_reference(xf.double(), 2, 2.0, (8, 8), 4, False),
+                               rtol=1e-6, atol=1e-6, check_dtype=False)
+    assert fancy.adaptive_avg_pool2d(x, out).is_contiguous(memory_format=torch.channels_last)
+
+
 @pytest.mark.parametrize("nd,k,s,p,d,ceil,seed", list(_cases("unpool")))
 def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
     rng = random.Random(seed)

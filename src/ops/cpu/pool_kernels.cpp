@@ -829,45 +829,41 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
   if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
 }
 
-// Windows of many positions with C wider than one register block: the blocks above would
-// each stream the whole window again (twice the memory traffic for global pooling with
-// C = 64), so all of C is folded at once, one window position at a time, into a and ai
-// (C values each, L1-resident), then finished into the output.
-template <Fold F, bool Idx, typename T>
-void cl_wide(const T* __restrict xn, T* __restrict yq, int64_t* __restrict iq, T* __restrict a,
-             int64_t* __restrict ai, int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
-             int64_t w_in, T pw, T div, T kvol, T inv_p) {
+// Large windows without indices (adaptive and global pooling) with C wider than one
+// register block. Folding window by window would stream each window's short pieces of
+// many input rows (and, block by block, the same window once per block of C); instead
+// one output row is done at once: its input rows are read in memory order and each
+// position is folded into the accumulators of the windows holding it (W.out × C values,
+// L1-resident), which are then finished into the output row.
+template <Fold F, typename T>
+void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, int64_t C, const Span& sd,
+                 const Span& sh, const std::vector<Span>& wspan, int64_t h_in, int64_t w_in, T pw,
+                 const T* div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
-  bool first = true;
+  const int64_t w_out = static_cast<int64_t>(wspan.size());
+  std::fill(acc, acc + w_out * C, fold_init<T>(Cf));
+  const bool any_row = sd.start < sd.end && sh.start < sh.end;
   for (int64_t id = sd.start; id < sd.end; id += sd.step) {
     for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-      for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-        const int64_t pos = (id * h_in + ih) * w_in + iw;
-        const T* __restrict xv = xn + pos * C;
-        if (first) {
-          for (int64_t j = 0; j < C; ++j) a[j] = transform<F>(xv[j], pw);
-          if (Idx) for (int64_t j = 0; j < C; ++j) ai[j] = pos;
-          first = false;
-        } else if (Idx) {
-          for (int64_t j = 0; j < C; ++j) {
-            const T v = xv[j];
-            const bool t = takes<F>(v, a[j]);
-            a[j] = t ? v : a[j];
-            ai[j] = t ? pos : ai[j];
-          }
-        } else {
+      const T* row = xn + (id * h_in + ih) * w_in * C;
+      for (int64_t ow = 0; ow < w_out; ++ow) {
+        T* __restrict a = acc + ow * C;
+        for (int64_t iw = wspan[ow].start; iw < wspan[ow].end; iw += wspan[ow].step) {
+          const T* __restrict xv = row + iw * C;
           for (int64_t j = 0; j < C; ++j) a[j] = combine<Cf>(a[j], transform<F>(xv[j], pw));
         }
       }
     }
   }
-  if (first) {  // no element in the window: ATen's −inf (max) or 0 (average)
-    for (int64_t j = 0; j < C; ++j) yq[j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
-    if (Idx) for (int64_t j = 0; j < C; ++j) iq[j] = -1;
-    return;
+  for (int64_t ow = 0; ow < w_out; ++ow) {
+    T* __restrict yq = yr + ow * C;
+    const T* __restrict a = acc + ow * C;
+    if (!any_row || wspan[ow].start >= wspan[ow].end) {  // no element: ATen's 0 (average) or −inf
+      for (int64_t j = 0; j < C; ++j) yq[j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
+      continue;
+    }
+    for (int64_t j = 0; j < C; ++j) yq[j] = finish_fused<F>(a[j], div[ow], kvol, inv_p);
   }
-  for (int64_t j = 0; j < C; ++j) yq[j] = finish_fused<F>(a[j], div, kvol, inv_p);
-  if (Idx) for (int64_t j = 0; j < C; ++j) iq[j] = ai[j];
 }
 
 // Channels-last, float and double: each output position's C values are folded straight
@@ -892,13 +888,20 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   auto extent = [&](const WindowDim& w) { return g.adaptive ? (w.in + w.out - 1) / w.out + 1 : w.k; };
   const int64_t row_work = C * W.out * extent(W) * extent(H) * extent(D);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_work));
+  // Wide windows (see cl_row_wide): at least 64 positions per window, C over 32.
+  const bool row_wide = !Idx && C > 32 && extent(D) * extent(H) * extent(W) >= 64;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<T> wide_acc;
-    std::vector<int64_t> wide_idx;
+    std::vector<T> wide_acc(row_wide ? W.out * C : 0), wide_div(row_wide ? W.out : 0);
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
       const Span sd = win.dim[0][at.od], sh = win.dim[1][at.oh];
       const T* xn = x + at.plane * g.plane_in() * C;
+      if (row_wide) {
+        for (int64_t ow = 0; ow < W.out; ++ow) wide_div[ow] = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
+        cl_row_wide<F>(xn, y + r * W.out * C, wide_acc.data(), C, sd, sh, wspan, H.in, W.in, pw, wide_div.data(),
+                       kvol, inv_p);
+        continue;
+      }
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Span sw = wspan[ow];
         if (ow + kPrefetchPositions < W.out) {  // the window a few positions ahead
@@ -915,15 +918,6 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
         T* yq = y + q * C;
         int64_t* iq = Idx ? yi + q * C : nullptr;
         const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        const int64_t count = ((sd.end - sd.start + sd.step - 1) / sd.step) * ((sh.end - sh.start + sh.step - 1) / sh.step) *
-                              ((sw.end - sw.start + sw.step - 1) / sw.step);
-        if (C > 32 && count >= 64) {
-          wide_acc.resize(C);
-          wide_idx.resize(Idx ? C : 0);
-          cl_wide<F, Idx>(xn, yq, iq, wide_acc.data(), wide_idx.data(), C, sd, sh, sw, H.in, W.in, pw, div, kvol,
-                          inv_p);
-          continue;
-        }
         // Lanes in register blocks of 32, then 8, then 1.
         int64_t c = 0;
         for (; c + 32 <= C; c += 32) cl_block<F, Idx, 32>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
