@@ -300,6 +300,32 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
+// t[i] = max (or min) of t[i] and row[i] with the plain vector max, which drops NaN;
+// alongside, probe accumulates row[i]·0, which turns NaN exactly when some row[i] is NaN
+// or ±inf, so the caller knows when to redo the fold NaN-exactly. Half the instructions
+// of the NaN-propagating select.
+template <Fold F, typename T, typename A>
+A fold_row_extreme_probed(const T* __restrict row, A* __restrict t, int64_t n, A probe) {
+  constexpr int L = 16;  // explicit lanes: a float sum only vectorises when written so
+  A lane[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    for (int j = 0; j < L; ++j) {
+      const A v = static_cast<A>(row[i + j]);
+      const A a = t[i + j];
+      t[i + j] = F == Fold::Min ? (a < v ? a : v) : (a > v ? a : v);
+      lane[j] += v * A(0);
+    }
+  }
+  for (; i < n; ++i) {
+    const A v = static_cast<A>(row[i]);
+    t[i] = F == Fold::Min ? (t[i] < v ? t[i] : v) : (t[i] > v ? t[i] : v);
+    probe += v * A(0);
+  }
+  for (int j = 0; j < L; ++j) probe += lane[j];
+  return probe;
+}
+
 // Folds one input row into the accumulator for adaptive windows (long windows when the
 // output is small, e.g. global pooling); indices take adaptive_extreme_and_index instead.
 template <Fold F, typename T, typename A>
@@ -690,17 +716,33 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         } else if (nrows > 1) {
           // The first row initialises tmp, the others fold into it.
           bool first = true;
+          A probe = A(0);
           A* t = tmp.get();
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
               const T* row = xp + (id * H.in + ih) * W.in;
               if (first) {
                 for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
+              } else if (F == Fold::Max || F == Fold::Min) {
+                probe = fold_row_extreme_probed<F>(row, t, W.in, probe);
               } else {
                 constexpr Fold C = combine_of(F);
                 for (int64_t i = 0; i < W.in; ++i) t[i] = combine<C>(t[i], transform<F>(static_cast<A>(row[i]), pw));
               }
               first = false;
+            }
+          }
+          if (probe != probe) {  // a NaN or ±inf met: fold the rows again, NaN-exactly
+            first = true;
+            for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+              for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+                const T* row = xp + (id * H.in + ih) * W.in;
+                for (int64_t i = 0; i < W.in; ++i) {
+                  const A v = static_cast<A>(row[i]);
+                  t[i] = first ? v : combine<F>(t[i], v);
+                }
+                first = false;
+              }
             }
           }
           constexpr Fold C = combine_of(F);
