@@ -136,4 +136,122 @@ def global_max_pool(input, keepdim=False):
     return _ops.global_max_pool(input, bool(keepdim))
 
 
+
+# ---------------------------------------------------------------- the fancy family
+def _make_fancy_window(n):
+    soft_op = getattr(_ops, f"soft_pool{n}d")
+    stoch_op = getattr(_ops, f"stochastic_pool{n}d")
+    mixed_op = getattr(_ops, f"mixed_pool{n}d")
+
+    def soft_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False):
+        return soft_op(input, _ntuple(kernel_size, n, "kernel_size"), _stride(stride, n),
+                       _ntuple(padding, n, "padding"), bool(ceil_mode))
+
+    def stochastic_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, training=True,
+                        return_indices=False, generator=None):
+        if return_indices and not training:
+            raise ValueError(f"stochastic_pool{n}d: return_indices needs training=True (evaluation "
+                             "takes the probability-weighted mean, not one element)")
+        out, idx = stoch_op(input, _ntuple(kernel_size, n, "kernel_size"), _stride(stride, n),
+                            _ntuple(padding, n, "padding"), bool(ceil_mode), bool(training), generator)
+        return (out, idx) if return_indices else out
+
+    def mixed_pool(input, alpha, kernel_size, stride=None, padding=0, ceil_mode=False, training=False,
+                   random=False, generator=None):
+        if not torch.is_tensor(alpha):
+            alpha = torch.tensor(float(alpha), dtype=input.dtype)
+        return mixed_op(input, alpha, _ntuple(kernel_size, n, "kernel_size"), _stride(stride, n),
+                        _ntuple(padding, n, "padding"), bool(ceil_mode), bool(training), bool(random),
+                        generator)
+
+    soft_pool.__name__ = f"soft_pool{n}d"
+    soft_pool.__doc__ = (f"soft_pool{n}d(input, kernel_size, stride=None, padding=0, ceil_mode=False): "
+                         "sum of softmax(x)*x over each window (Stergiou et al. 2021), window max "
+                         "subtracted; padded cells excluded")
+    stochastic_pool.__name__ = f"stochastic_pool{n}d"
+    stochastic_pool.__doc__ = (f"stochastic_pool{n}d(input, kernel_size, stride=None, padding=0, "
+                               "ceil_mode=False, training=True, return_indices=False, generator=None): "
+                               "training samples one element per window with p = a/sum(a) (Zeiler & "
+                               "Fergus 2013); evaluation returns sum(a^2)/sum(a). Inputs must be >= 0.")
+    mixed_pool.__name__ = f"mixed_pool{n}d"
+    mixed_pool.__doc__ = (f"mixed_pool{n}d(input, alpha, kernel_size, ...): alpha*max + (1-alpha)*avg; "
+                          "alpha a scalar or per-channel tensor, or random=True for a 0/1 draw per "
+                          "output in training (1/2 in evaluation), Yu et al. 2014")
+    return soft_pool, stochastic_pool, mixed_pool
+
+
+for _n in (1, 2, 3):
+    for _f in _make_fancy_window(_n):
+        _export(_f)
+
+
+@_export
+def lip_pool2d(input, logits, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """sum(x*exp(logits)) / sum(exp(logits)) over each window (LIP, Gao et al. 2019)."""
+    return _ops.lip_pool2d(input, logits, _ntuple(kernel_size, 2, "kernel_size"), _stride(stride, 2),
+                           _ntuple(padding, 2, "padding"), bool(ceil_mode))
+
+
+@_export
+def gated_pool2d(input, gate, kernel_size, stride=None, padding=0):
+    """sigmoid(gate . x_window)*max + (1 - sigmoid)*avg with a k x k gate (Lee et al. 2016)."""
+    return _ops.gated_pool2d(input, gate, _ntuple(kernel_size, 2, "kernel_size"), _stride(stride, 2),
+                             _ntuple(padding, 2, "padding"))
+
+
+@_export
+def sort_pool2d(input, weights, kernel_size, stride=None, softmax=True):
+    """Each window sorted descending; its top len(weights) values weighted by softmax(weights)
+    (or the raw weights). One weight is max pooling."""
+    return _ops.sort_pool2d(input, weights, _ntuple(kernel_size, 2, "kernel_size"), _stride(stride, 2),
+                            bool(softmax))
+
+
+@_export
+def kmax_pool(input, k, dim=-1):
+    """(values, indices): the k largest values along dim in their original order (ties: the
+    earlier position; NaN counts as largest)."""
+    return _ops.kmax_pool(input, int(k), int(dim))
+
+
+@_export
+def dynamic_kmax_pool(input, layer, num_layers, k_top, lengths=None, dim=-1):
+    """DCNN's dynamic k-max pooling: k = max(k_top, ceil((L - l)/L * s)) for each sequence of
+    length s (lengths, or the full dim). Returns (values, indices, kept): rows keeping fewer
+    than the batch's largest k are padded with 0 and index -1, kept[b] says how many are real."""
+    return _ops.dynamic_kmax_pool(input, int(layer), int(num_layers), int(k_top), lengths, int(dim))
+
+
+@_export
+def gem_pool(input, p=3.0, eps=1e-6, kernel_size=None, stride=None, keepdim=False):
+    """GeM: mean(clamp(x, eps)^p)^(1/p), global (kernel_size=None) or windowed; p may be a
+    learnable tensor."""
+    if not torch.is_tensor(p):
+        p = torch.tensor(float(p), dtype=input.dtype)
+    k = None if kernel_size is None else [int(v) for v in (kernel_size if isinstance(kernel_size, (list, tuple)) else [kernel_size] * (input.dim() - 2))]
+    s = None if stride is None else [int(v) for v in (stride if isinstance(stride, (list, tuple)) else [stride] * len(k))]
+    return _ops.gem_pool(input, p, float(eps), k, s, bool(keepdim))
+
+
+@_export
+def spatial_pyramid_pool2d(input, levels=(1, 2, 4), mode="max"):
+    """He et al. 2014: n x n bins per level ("max" or "avg"), flattened and concatenated to a
+    fixed-length (N, C * sum(n^2)) vector for any input size."""
+    return _ops.spatial_pyramid_pool2d(input, [int(v) for v in levels], mode)
+
+
+@_export
+def set_pool(input, dim=1, mode="max", lengths=None):
+    """GaitSet's set pooling: max, mean or median over the set dim; with lengths (one per
+    sample) each sample uses only its first lengths[b] elements."""
+    return _ops.set_pool(input, int(dim), mode, lengths)
+
+
+@_export
+def horizontal_pyramid_pool(input, bins=(1, 2, 4, 8, 16)):
+    """GaitSet's horizontal pyramid pooling: for each b, b horizontal strips, each mean + max;
+    (N, C, sum(bins))."""
+    return _ops.horizontal_pyramid_pool(input, [int(v) for v in bins])
+
+
 del _n, _f

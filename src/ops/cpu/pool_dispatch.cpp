@@ -12,25 +12,33 @@
 namespace fancy {
 namespace ops {
 
-const PoolKernels& cpu_pool_kernels() {
+CpuIsa cpu_isa() {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const PoolKernels& best = [] () -> const PoolKernels& {
+  static const CpuIsa best = [] {
     // FANCY_CPU=default|avx2|avx512 caps the instruction set (for comparisons and for
     // machines whose wide vectors are slow).
     const char* cap = std::getenv("FANCY_CPU");
     const std::string want = cap ? cap : "avx512";
-    if (want == "default") return cpu_default::pool_kernels;
+    if (want == "default") return CpuIsa::Default;
     if (want == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-      return cpu_avx512::pool_kernels;
+      return CpuIsa::Avx512;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_avx2::pool_kernels;
-    return cpu_default::pool_kernels;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CpuIsa::Avx2;
+    return CpuIsa::Default;
   }();
   return best;
 #else
-  return cpu_default::pool_kernels;
+  return CpuIsa::Default;
 #endif
+}
+
+const PoolKernels& cpu_pool_kernels() {
+  switch (cpu_isa()) {
+    case CpuIsa::Avx512: return cpu_avx512::pool_kernels;
+    case CpuIsa::Avx2: return cpu_avx2::pool_kernels;
+    default: return cpu_default::pool_kernels;
+  }
 }
 
 namespace {

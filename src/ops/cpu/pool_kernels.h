@@ -30,7 +30,10 @@ namespace cpu_default { extern const PoolKernels pool_kernels; }
 namespace cpu_avx2 { extern const PoolKernels pool_kernels; }
 namespace cpu_avx512 { extern const PoolKernels pool_kernels; }
 
-// The kernels for this machine's CPU.
+// The widest instruction set this CPU has (capped by the FANCY_CPU environment variable:
+// default, avx2 or avx512), and the pooling kernels compiled for it.
+enum class CpuIsa { Default, Avx2, Avx512 };
+CpuIsa cpu_isa();
 const PoolKernels& cpu_pool_kernels();
 
 }  // namespace ops

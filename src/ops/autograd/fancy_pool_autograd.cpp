@@ -1,0 +1,196 @@
+// Autograd for the fused fancy pooling ops (the composite ones get theirs from the ops
+// they call). Each backward calls a backward op of the dispatcher or plain ATen ops, so
+// any backend with the forward kernels gets gradients. Double backward is refused.
+#include "ops/op_handle.h"
+
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <functional>
+
+namespace fancy {
+namespace ops {
+namespace {
+
+using at::IntArrayRef;
+using at::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using TT = std::tuple<Tensor, Tensor>;
+using IntVec = std::vector<int64_t>;
+
+std::string op_name(const char* stem, int64_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
+
+void refuse_double_backward(const std::string& op) {
+  TORCH_CHECK(!at::GradMode::is_enabled(), "fancy::", op, ": double backward (create_graph=True) is not supported");
+}
+
+void save_window(AutogradContext* ctx, const std::string& name, IntArrayRef k, IntArrayRef s, IntArrayRef p,
+                 bool ceil) {
+  ctx->saved_data["name"] = name;
+  ctx->saved_data["k"] = k.vec();
+  ctx->saved_data["s"] = s.empty() ? k.vec() : s.vec();
+  ctx->saved_data["p"] = p.vec();
+  ctx->saved_data["ceil"] = ceil;
+}
+
+using WeightedBackward = TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
+                            IntArrayRef, bool);
+
+// SoftPool and LIP share one kernel: y = Σ x·e^l / Σ e^l, SoftPool with l = x (so its
+// gradient is the sum of the two: w_i(1 + x_i − y)).
+struct WeightedPoolFunction : torch::autograd::Function<WeightedPoolFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& logits, bool soft,
+                               const std::string& name, IntVec k, IntVec s, IntVec p, bool ceil,
+                               const std::function<Tensor(const Tensor&, const Tensor&)>& run) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    Tensor y = run(x, logits);
+    ctx->save_for_backward({x, logits, y});
+    ctx->saved_data["soft"] = soft;
+    save_window(ctx, name, k, s, p, ceil);
+    return {y};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto& sd = ctx->saved_data;
+    refuse_double_backward(sd["name"].toStringRef());
+    static auto op = op_handle<WeightedBackward>("weighted_pool_backward");
+    auto v = ctx->get_saved_variables();
+    const bool soft = sd["soft"].toBool();
+    auto [gx, gl] = op.call(grads[0].contiguous(), v[0], soft ? v[0] : v[1], v[2], sd["k"].toIntVector(),
+                            sd["s"].toIntVector(), sd["p"].toIntVector(), sd["ceil"].toBool());
+    if (soft) return {gx + gl, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {gx, gl, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+template <int64_t ND>
+Tensor soft_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  static const std::string name = op_name("soft_pool", ND);
+  static auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool)>(name);
+  auto run = [&](const Tensor& t, const Tensor&) { return op.call(t, k, s, p, ceil); };
+  return WeightedPoolFunction::apply(x, x, true, name, k.vec(), s.vec(), p.vec(), ceil, run)[0];
+}
+
+Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool)>(
+      "lip_pool2d");
+  auto run = [&](const Tensor& t, const Tensor& l) { return op.call(t, l, k, s, p, ceil); };
+  return WeightedPoolFunction::apply(x, logits, false, "lip_pool2d", k.vec(), s.vec(), p.vec(), ceil, run)[0];
+}
+
+// Stochastic pooling. Training: the gradient goes to the sampled element (a zero-sum
+// window, whose output is 0, passes none). Evaluation: d(Σa²/Σa)/da_i = (2a_i − y)/Σa.
+struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const std::string& name, int64_t nd,
+                               IntVec k, IntVec s, IntVec p, bool ceil, bool training,
+                               const std::function<TT(const Tensor&)>& run) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [y, idx] = run(x);
+    ctx->save_for_backward({x, y, idx});
+    ctx->saved_data["nd"] = nd;
+    ctx->saved_data["training"] = training;
+    save_window(ctx, name, k, s, p, ceil);
+    ctx->mark_non_differentiable({idx});
+    return {y, idx};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto& sd = ctx->saved_data;
+    refuse_double_backward(sd["name"].toStringRef());
+    auto v = ctx->get_saved_variables();
+    Tensor gx;
+    if (sd["training"].toBool()) {
+      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t)>("pool_index_backward");
+      gx = op.call(grads[0] * (v[1] > 0), v[0], v[2], sd["nd"].toInt());
+    } else {
+      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
+                                        IntArrayRef, bool)>("stochastic_pool_eval_backward");
+      gx = op.call(grads[0].contiguous(), v[0], v[1], sd["k"].toIntVector(), sd["s"].toIntVector(),
+                   sd["p"].toIntVector(), sd["ceil"].toBool());
+    }
+    return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+template <int64_t ND>
+TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
+                   c10::optional<at::Generator> gen) {
+  static const std::string name = op_name("stochastic_pool", ND);
+  static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
+                                c10::optional<at::Generator>)>(name);
+  auto run = [&](const Tensor& t) { return op.call(t, k, s, p, ceil, training, gen); };
+  auto out = StochasticPoolFunction::apply(x, name, ND, k.vec(), s.vec(), p.vec(), ceil, training, run);
+  return {out[0], out[1]};
+}
+
+// Sort pooling: y = Σ_j w_j · x[rank_j]; ∂/∂x[rank_j] += go·w_j, ∂/∂w_j = Σ go·x[rank_j].
+struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& w, IntVec k, IntVec s) {
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [y, ranks] = op.call(x, w, k, s);
+    ctx->save_for_backward({x, w, ranks});
+    ctx->mark_non_differentiable({ranks});
+    return {y, ranks};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    refuse_double_backward("sort_pool2d");
+    auto v = ctx->get_saved_variables();
+    const Tensor &x = v[0], &w = v[1], &ranks = v[2];
+    const int64_t lead = x.dim() - 2;  // (N, C) or (C)
+    const Tensor go = grads[0].unsqueeze(-1);                   // (..., OH, OW, 1)
+    const Tensor flat_r = ranks.flatten(lead);                  // (..., OH·OW·K)
+    const Tensor xf = x.contiguous().flatten(lead);             // (..., H·W)
+    const Tensor sorted = xf.gather(-1, flat_r).view_as(ranks);  // the ranked values
+    Tensor gx = at::zeros_like(xf).scatter_add_(-1, flat_r, (go * w).expand_as(sorted).flatten(lead));
+    Tensor gw = (go * sorted).flatten(0, -2).sum(0);
+    return {gx.view_as(x), gw, Tensor(), Tensor()};
+  }
+};
+
+TT sort_pool2d_forward(const Tensor& x, const Tensor& w, IntArrayRef k, IntArrayRef s) {
+  auto out = SortPoolFunction::apply(x, w, k.vec(), s.vec());
+  return {out[0], out[1]};
+}
+
+// k-max: the gradient goes back to the kept positions.
+struct KmaxFunction : torch::autograd::Function<KmaxFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, int64_t k, int64_t dim) {
+    static auto op = op_handle<TT(const Tensor&, int64_t, int64_t)>("kmax_pool");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [values, indices] = op.call(x, k, dim);
+    ctx->save_for_backward({indices});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    ctx->saved_data["dim"] = c10::maybe_wrap_dim(dim, x.dim());
+    ctx->mark_non_differentiable({indices});
+    return {values, indices};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    refuse_double_backward("kmax_pool");
+    const Tensor idx = ctx->get_saved_variables()[0];
+    Tensor gx = at::zeros(ctx->saved_data["sizes"].toIntVector(), grads[0].options())
+                    .scatter_(ctx->saved_data["dim"].toInt(), idx, grads[0]);
+    return {gx, Tensor(), Tensor()};
+  }
+};
+
+TT kmax_pool(const Tensor& x, int64_t k, int64_t dim) {
+  auto out = KmaxFunction::apply(x, k, dim);
+  return {out[0], out[1]};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
+  m.impl("soft_pool1d", TORCH_FN(soft_pool<1>));
+  m.impl("soft_pool2d", TORCH_FN(soft_pool<2>));
+  m.impl("soft_pool3d", TORCH_FN(soft_pool<3>));
+  m.impl("lip_pool2d", TORCH_FN(lip_pool2d));
+  m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
+  m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
+  m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
+  m.impl("kmax_pool", TORCH_FN(kmax_pool));
+}
+
+}  // namespace ops
+}  // namespace fancy

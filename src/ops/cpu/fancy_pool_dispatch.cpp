@@ -1,0 +1,203 @@
+// CPU implementations of the fancy pooling ops' kernel schemas (src/ops/fancy_pool.cpp):
+// argument checks, layout, allocation, and the call into fancy_pool_kernels.
+#include "ops/cpu/fancy_pool_kernels.h"
+#include "ops/cpu/pool_kernels.h"
+
+#include <ATen/core/Generator.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <string>
+
+namespace fancy {
+namespace ops {
+
+const FancyPoolKernels& cpu_fancy_pool_kernels() {
+  switch (cpu_isa()) {
+    case CpuIsa::Avx512: return cpu_avx512::fancy_pool_kernels;
+    case CpuIsa::Avx2: return cpu_avx2::fancy_pool_kernels;
+    default: return cpu_default::fancy_pool_kernels;
+  }
+}
+
+namespace {
+
+using at::IntArrayRef;
+using at::Tensor;
+using TT = std::tuple<Tensor, Tensor>;
+
+std::string op_name(const char* stem, int64_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
+
+void check_float(const char* op, const char* arg, const Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, ": ", arg, " dtype ",
+              t.scalar_type(), " is not supported; expected float32 or float64");
+}
+
+// The window geometry of a fancy window op (average pooling's rules: padding at most
+// half the kernel, no dilation) and the input as a contiguous 5-D tensor.
+struct Windowed {
+  PoolGeometry g;
+  Tensor x5;
+  bool channels_last = false;
+};
+
+Windowed windowed(const char* op, const Tensor& x, int64_t nd, IntArrayRef k, IntArrayRef s, IntArrayRef p,
+                  bool ceil) {
+  check_float(op, "input", x);
+  Windowed w;
+  w.g = window_geometry(op, x, nd, k, s, p, std::vector<int64_t>(nd, 1), ceil, PaddingRule::HalfKernel);
+  w.channels_last = (x.dim() == 4 && nd == 2 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                     !x.is_contiguous()) ||
+                    (x.dim() == 5 && nd == 3 && x.is_contiguous(at::MemoryFormat::ChannelsLast3d) &&
+                     !x.is_contiguous());
+  w.x5 = as_5d(x.contiguous(), nd, w.g);
+  return w;
+}
+
+// The output back in the caller's rank and the input's memory format.
+Tensor finish(const Tensor& y5, const Tensor& x, int64_t nd, bool channels_last) {
+  Tensor y = output_view(y5, x, nd);
+  if (!channels_last) return y;
+  return y.contiguous(nd == 2 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d);
+}
+
+Tensor same_shape_5d(const Tensor& t, int64_t nd, const PoolGeometry& g) {
+  PoolGeometry tmp = g;
+  return as_5d(t.contiguous(), nd, tmp);
+}
+
+// ------------------------------------------------------------------ SoftPool / LIP
+Tensor weighted_pool(const char* op, const Tensor& x, const Tensor& logits, int64_t nd, IntArrayRef k,
+                     IntArrayRef s, IntArrayRef p, bool ceil) {
+  Windowed w = windowed(op, x, nd, k, s, p, ceil);
+  Tensor l5 = w.x5;
+  if (!logits.is_same(x)) {
+    TORCH_CHECK(logits.sizes() == x.sizes(), op, ": logits shape ", shape_str(logits.sizes()),
+                " must equal the input shape ", shape_str(x.sizes()));
+    TORCH_CHECK(logits.scalar_type() == x.scalar_type(), op, ": logits dtype ", logits.scalar_type(),
+                " must equal the input dtype ", x.scalar_type());
+    l5 = same_shape_5d(logits, nd, w.g);
+  }
+  Tensor y5 = new_output_5d(w.g, w.x5.options());
+  cpu_fancy_pool_kernels().weighted_forward(w.x5, l5, y5, w.g);
+  return finish(y5, x, nd, w.channels_last);
+}
+
+template <int64_t ND>
+Tensor soft_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  return weighted_pool(op_name("soft_pool", ND).c_str(), x, x, ND, k, s, p, ceil);
+}
+
+Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  return weighted_pool("lip_pool2d", x, logits, 2, k, s, p, ceil);
+}
+
+TT weighted_pool_backward(const Tensor& go, const Tensor& x, const Tensor& logits, const Tensor& y,
+                          IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  const int64_t nd = k.size();
+  Windowed w = windowed("weighted_pool_backward", x, nd, k, s, p, ceil);
+  Tensor l5 = same_shape_5d(logits, nd, w.g), y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
+  Tensor gx = at::zeros_like(w.x5), gl = at::zeros_like(w.x5);
+  cpu_fancy_pool_kernels().weighted_backward(go5, w.x5, l5, y5, gx, gl, w.g);
+  return {finish(gx, x, nd, w.channels_last), finish(gl, x, nd, w.channels_last)};
+}
+
+// ------------------------------------------------------------------ stochastic
+void check_nonnegative(const char* op, const Tensor& x) {
+  if (x.numel() == 0) return;
+  const double lowest = x.min().item<double>();
+  TORCH_CHECK(lowest >= 0, op, ": stochastic pooling needs non-negative activations (p_i = a_i / sum a), "
+              "but the input holds ", lowest, "; apply ReLU (or another non-negative activation) first");
+}
+
+template <int64_t ND>
+TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
+                   c10::optional<at::Generator> gen) {
+  const std::string name = op_name("stochastic_pool", ND);
+  Windowed w = windowed(name.c_str(), x, ND, k, s, p, ceil);
+  check_nonnegative(name.c_str(), x);
+  Tensor y5 = new_output_5d(w.g, w.x5.options());
+  if (!training) {
+    cpu_fancy_pool_kernels().stochastic_forward(w.x5, Tensor(), y5, nullptr, w.g);
+    return {finish(y5, x, ND, w.channels_last), at::empty({0}, x.options().dtype(at::kLong))};  // no indices
+  }
+  // One uniform per output, drawn up front from the one generator: the same seed gives
+  // the same choices for any thread count.
+  Tensor u = at::rand(y5.sizes(), gen, w.x5.options());
+  Tensor i5 = new_output_5d(w.g, w.x5.options().dtype(at::kLong));
+  cpu_fancy_pool_kernels().stochastic_forward(w.x5, u, y5, &i5, w.g);
+  return {finish(y5, x, ND, w.channels_last), finish(i5, x, ND, w.channels_last)};
+}
+
+Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Tensor& y, IntArrayRef k,
+                                     IntArrayRef s, IntArrayRef p, bool ceil) {
+  const int64_t nd = k.size();
+  Windowed w = windowed("stochastic_pool_eval_backward", x, nd, k, s, p, ceil);
+  Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
+  Tensor gx = at::zeros_like(w.x5);
+  cpu_fancy_pool_kernels().stochastic_eval_backward(go5, w.x5, y5, gx, w.g);
+  return finish(gx, x, nd, w.channels_last);
+}
+
+// ------------------------------------------------------------------ sort pooling
+TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s) {
+  const char* op = "sort_pool2d";
+  TORCH_CHECK(weights.dim() == 1 && weights.numel() >= 1, op, ": weights must be a non-empty 1-D tensor ",
+              "(one weight per kept rank), got shape ", shape_str(weights.sizes()));
+  Windowed w = windowed(op, x, 2, k, s, {0, 0}, false);
+  const int64_t window = w.g.dim[1].k * w.g.dim[2].k;
+  TORCH_CHECK(weights.numel() <= window, op, ": ", weights.numel(), " weights but a ", w.g.dim[1].k, "x",
+              w.g.dim[2].k, " window holds only ", window, " values (weights must be at most the window size)");
+  TORCH_CHECK(weights.scalar_type() == x.scalar_type(), op, ": weights dtype ", weights.scalar_type(),
+              " must equal the input dtype ", x.scalar_type());
+  Tensor y5 = new_output_5d(w.g, w.x5.options());
+  std::vector<int64_t> rshape(y5.sizes().begin(), y5.sizes().end());
+  rshape.push_back(weights.numel());
+  Tensor ranks = at::empty(rshape, w.x5.options().dtype(at::kLong));
+  cpu_fancy_pool_kernels().sort_forward(w.x5, weights.contiguous(), y5, ranks, w.g);
+  // ranks: (N, C, 1, OH, OW, K) -> the caller's rank with K last.
+  Tensor y = output_view(y5, x, 2);
+  std::vector<int64_t> rs(y.sizes().begin(), y.sizes().end());
+  rs.push_back(weights.numel());
+  return {finish(y5, x, 2, w.channels_last), ranks.view(rs)};
+}
+
+// ------------------------------------------------------------------ k-max
+TT kmax_pool(const Tensor& x, int64_t k, int64_t dim) {
+  const char* op = "kmax_pool";
+  check_float(op, "input", x);
+  TORCH_CHECK(x.dim() >= 1, op, ": input must have at least one dim");
+  const int64_t d = c10::maybe_wrap_dim(dim, x.dim());
+  const int64_t L = x.size(d);
+  TORCH_CHECK(k >= 1, op, ": k must be at least 1, got ", k);
+  TORCH_CHECK(k <= L, op, ": k = ", k, " is larger than dim ", dim, " of the input (size ", L, ")");
+  Tensor xt = x.movedim(d, -1).contiguous();
+  Tensor rows = xt.view({-1, L});
+  Tensor values = at::empty({rows.size(0), k}, x.options());
+  Tensor indices = at::empty({rows.size(0), k}, x.options().dtype(at::kLong));
+  cpu_fancy_pool_kernels().kmax_forward(rows, k, values, indices);
+  std::vector<int64_t> shape(xt.sizes().begin(), xt.sizes().end());
+  shape.back() = k;
+  return {values.view(shape).movedim(-1, d), indices.view(shape).movedim(-1, d)};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fancy, CPU, m) {
+  m.impl("soft_pool1d", TORCH_FN(soft_pool<1>));
+  m.impl("soft_pool2d", TORCH_FN(soft_pool<2>));
+  m.impl("soft_pool3d", TORCH_FN(soft_pool<3>));
+  m.impl("lip_pool2d", TORCH_FN(lip_pool2d));
+  m.impl("weighted_pool_backward", TORCH_FN(weighted_pool_backward));
+  m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
+  m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
+  m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
+  m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
+  m.impl("kmax_pool", TORCH_FN(kmax_pool));
+}
+
+}  // namespace ops
+}  // namespace fancy

@@ -1,0 +1,382 @@
+// CPU kernels of the fancy pooling family, compiled once per instruction set
+// (FANCY_CPU_NS), like pool_kernels.cpp.
+//
+// The window ops work one output row (plane, od, oh) at a time and, for each input row
+// of the window and each tap j along W, run one loop over the output positions whose tap
+// j falls inside the input: ow·s + j − p ∈ [0, W). That loop has no branches and
+// vectorises, and clipping at the borders (padding, ceil_mode) comes out of its bounds.
+#include "ops/cpu/fancy_pool_kernels.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace fancy {
+namespace ops {
+namespace FANCY_CPU_NS {
+namespace {
+
+// e^x for x ≤ 0 (arguments are always shifted by the window's maximum), written so the
+// compiler vectorises it: Cephes' expf polynomial (about 1 ulp), exact 2^n by exponent
+// bits. Below −87.3 the result flushes to 0, where float's normal range ends.
+inline float exp_nonpositive(float x) {
+  const bool tiny = x < -87.3f;
+  x = std::max(x, -87.3f);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return tiny ? 0.0f : p * scale;
+}
+inline double exp_nonpositive(double x) { return std::exp(x); }
+
+struct Range {
+  int64_t start, end;
+};
+
+// Input positions of output o's window along one dim, clipped to the input.
+inline Range clip(const WindowDim& w, int64_t o) {
+  const int64_t s = o * w.s - w.p;
+  return {std::max<int64_t>(s, 0), std::min(s + w.k, w.in)};
+}
+
+// Output positions whose tap j along W lies inside the input.
+inline Range tap_outputs(const WindowDim& w, int64_t j) {
+  const int64_t off = j - w.p;  // input position of output 0's tap j
+  const int64_t lo = off >= 0 ? 0 : (-off + w.s - 1) / w.s;
+  const int64_t hi = w.in - 1 - off >= 0 ? (w.in - 1 - off) / w.s + 1 : 0;
+  return {std::min(lo, w.out), std::max(std::min(lo, w.out), std::min(hi, w.out))};
+}
+
+// Visits every output row (plane, od, oh) in [begin, end) with the flat offsets of its
+// window's input rows (relative to x) and of its output row (relative to y).
+template <typename Fn>
+void for_rows(const PoolGeometry& g, int64_t begin, int64_t end, Fn&& fn) {
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  std::vector<int64_t> rows;
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t oh = r % H.out, od = (r / H.out) % D.out, plane = r / (H.out * D.out);
+    const Range rd = clip(D, od), rh = clip(H, oh);
+    rows.clear();
+    for (int64_t id = rd.start; id < rd.end; ++id) {
+      for (int64_t ih = rh.start; ih < rh.end; ++ih) rows.push_back((plane * D.in * H.in + id * H.in + ih) * W.in);
+    }
+    fn(rows, r * W.out);
+  }
+}
+
+int64_t row_count(const PoolGeometry& g) { return g.N * g.C * g.dim[0].out * g.dim[1].out; }
+
+// Rows per task: about 16k window elements, so small planes still split across threads.
+int64_t row_grain(const PoolGeometry& g) {
+  const int64_t work = std::max<int64_t>(1, g.dim[2].out * g.dim[2].k * g.dim[1].k * g.dim[0].k);
+  return std::max<int64_t>(1, 16384 / work);
+}
+
+// ------------------------------------------------------------------ SoftPool / LIP
+// Per output row: m = the window maxima of the logits, then S = Σe, P = Σe·x.
+template <typename T>
+void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, const WindowDim& W, T* m, T* S,
+                  T* P) {
+  std::fill(m, m + W.out, -std::numeric_limits<T>::infinity());
+  std::fill(S, S + W.out, T(0));
+  std::fill(P, P + W.out, T(0));
+  for (int64_t row : rows) {
+    const T* __restrict lr = l + row;
+    for (int64_t j = 0; j < W.k; ++j) {
+      const Range o = tap_outputs(W, j);
+      for (int64_t ow = o.start; ow < o.end; ++ow) {
+        const T v = lr[ow * W.s + j - W.p];
+        m[ow] = (v > m[ow] || v != v) ? v : m[ow];
+      }
+    }
+  }
+  for (int64_t row : rows) {
+    const T* __restrict lr = l + row;
+    const T* __restrict xr = x + row;
+    for (int64_t j = 0; j < W.k; ++j) {
+      const Range o = tap_outputs(W, j);
+      for (int64_t ow = o.start; ow < o.end; ++ow) {
+        const int64_t i = ow * W.s + j - W.p;
+        const T e = exp_nonpositive(lr[i] - m[ow]);
+        S[ow] += e;
+        P[ow] += e * xr[i];
+      }
+    }
+  }
+}
+
+template <typename T>
+void weighted_forward_t(const at::Tensor& x, const at::Tensor& logits, at::Tensor& y, const PoolGeometry& g) {
+  const T* xp = x.data_ptr<T>();
+  const T* lp = logits.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  const auto& W = g.dim[2];
+  at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
+    std::vector<T> m(W.out), S(W.out), P(W.out);
+    for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      weighted_row(xp, lp, rows, W, m.data(), S.data(), P.data());
+      for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = S[ow] > 0 ? P[ow] / S[ow] : T(0);
+    });
+  });
+}
+
+template <typename T>
+void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
+                         const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g) {
+  const T* go = grad_out.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  const T* lp = logits.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  T* gxp = gx.data_ptr<T>();
+  T* glp = gl.data_ptr<T>();
+  const auto& W = g.dim[2];
+  const int64_t rows_per_plane = g.dim[0].out * g.dim[1].out;
+  // Planes are independent (windows never cross them): one task per plane, so the sums
+  // into overlapping windows' inputs are taken in the same order for any thread count.
+  at::parallel_for(0, g.N * g.C, 1, [&](int64_t pb, int64_t pe) {
+    std::vector<T> m(W.out), S(W.out), P(W.out), c(W.out);
+    for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      weighted_row(xp, lp, rows, W, m.data(), S.data(), P.data());
+      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = S[ow] > 0 ? go[o0 + ow] / S[ow] : T(0);
+      for (int64_t row : rows) {
+        const T* __restrict lr = lp + row;
+        const T* __restrict xr = xp + row;
+        T* __restrict gxr = gxp + row;
+        T* __restrict glr = glp + row;
+        for (int64_t j = 0; j < W.k; ++j) {
+          const Range o = tap_outputs(W, j);
+          for (int64_t ow = o.start; ow < o.end; ++ow) {
+            const int64_t i = ow * W.s + j - W.p;
+            const T w = exp_nonpositive(lr[i] - m[ow]) * c[ow];  // go · e_i / S
+            gxr[i] += w;
+            glr[i] += w * (xr[i] - yp[o0 + ow]);
+          }
+        }
+      }
+    });
+  });
+}
+
+// ------------------------------------------------------------------ stochastic
+template <typename T>
+void stochastic_forward_t(const at::Tensor& x, const at::Tensor& uniform, at::Tensor& y, at::Tensor* idx,
+                          const PoolGeometry& g) {
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  const auto& W = g.dim[2];
+  const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
+  if (idx == nullptr) {  // eval: Σa² / Σa, by taps like SoftPool
+    at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
+      std::vector<T> s1(W.out), s2(W.out);
+      for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
+        std::fill(s1.begin(), s1.end(), T(0));
+        std::fill(s2.begin(), s2.end(), T(0));
+        for (int64_t row : rows) {
+          const T* __restrict xr = xp + row;
+          for (int64_t j = 0; j < W.k; ++j) {
+            const Range o = tap_outputs(W, j);
+            for (int64_t ow = o.start; ow < o.end; ++ow) {
+              const T v = xr[ow * W.s + j - W.p];
+              s1[ow] += v;
+              s2[ow] += v * v;
+            }
+          }
+        }
+        for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = s1[ow] > 0 ? s2[ow] / s1[ow] : T(0);
+      });
+    });
+    return;
+  }
+  const T* up = uniform.data_ptr<T>();
+  int64_t* ip = idx->data_ptr<int64_t>();
+  at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
+    for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      const int64_t plane_base = rows.empty() ? 0 : (rows[0] / plane_in) * plane_in;
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        const Range rw = clip(W, ow);
+        // Σa in scan order, then the first element whose running sum passes u·Σa (so a
+        // zero is never picked); rounding can leave the last positive element to take.
+        T sum = 0;
+        for (int64_t row : rows)
+          for (int64_t iw = rw.start; iw < rw.end; ++iw) sum += xp[row + iw];
+        int64_t pick = rows.empty() || rw.start >= rw.end ? -1 : rows[0] + rw.start, last_pos = -1;
+        T value = 0;
+        if (sum > 0) {
+          const T target = up[o0 + ow] * sum;
+          T run = 0;
+          bool found = false;
+          for (size_t k = 0; k < rows.size() && !found; ++k) {
+            for (int64_t iw = rw.start; iw < rw.end; ++iw) {
+              const T v = xp[rows[k] + iw];
+              run += v;
+              if (v > 0) last_pos = rows[k] + iw;
+              if (run > target && v > 0) {
+                pick = rows[k] + iw;
+                found = true;
+                break;
+              }
+            }
+          }
+          if (!found) pick = last_pos;
+          value = xp[pick];
+        }
+        yp[o0 + ow] = value;
+        ip[o0 + ow] = pick < 0 ? -1 : pick - plane_base;
+      }
+    });
+  });
+}
+
+template <typename T>
+void stochastic_eval_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
+                                at::Tensor& gx, const PoolGeometry& g) {
+  const T* go = grad_out.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  T* gp = gx.data_ptr<T>();
+  const auto& W = g.dim[2];
+  const int64_t rows_per_plane = g.dim[0].out * g.dim[1].out;
+  at::parallel_for(0, g.N * g.C, 1, [&](int64_t pb, int64_t pe) {
+    std::vector<T> s1(W.out), c(W.out);
+    for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      std::fill(s1.begin(), s1.end(), T(0));
+      for (int64_t row : rows) {
+        for (int64_t j = 0; j < W.k; ++j) {
+          const Range o = tap_outputs(W, j);
+          for (int64_t ow = o.start; ow < o.end; ++ow) s1[ow] += xp[row + ow * W.s + j - W.p];
+        }
+      }
+      // ∂(Σa²/Σa)/∂a_i = (2a_i − y)/Σa; a zero-sum window passes no gradient.
+      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = s1[ow] > 0 ? go[o0 + ow] / s1[ow] : T(0);
+      for (int64_t row : rows) {
+        for (int64_t j = 0; j < W.k; ++j) {
+          const Range o = tap_outputs(W, j);
+          for (int64_t ow = o.start; ow < o.end; ++ow) {
+            const int64_t i = row + ow * W.s + j - W.p;
+            gp[i] += c[ow] * (2 * xp[i] - yp[o0 + ow]);
+          }
+        }
+      }
+    });
+  });
+}
+
+// ------------------------------------------------------------------ sort pooling
+// "a before b" in descending order: larger first, NaN largest, ties by position.
+template <typename T>
+inline bool ranks_before(T va, int64_t pa, T vb, int64_t pb) {
+  const bool na = va != va, nb = vb != vb;
+  if (na || nb) return na && (!nb || pa < pb);
+  return va > vb || (va == vb && pa < pb);
+}
+
+template <typename T>
+void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
+                    const PoolGeometry& g) {
+  const T* xp = x.data_ptr<T>();
+  const T* wp = weights.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  int64_t* rp = ranks.data_ptr<int64_t>();
+  const int64_t K = ranks.size(-1);
+  const auto& W = g.dim[2];
+  const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, row_grain(g) / 4), [&](int64_t b, int64_t e) {
+    std::vector<int64_t> pos;
+    for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      const int64_t plane_base = rows.empty() ? 0 : (rows[0] / plane_in) * plane_in;
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        const Range rw = clip(W, ow);
+        pos.clear();
+        for (int64_t row : rows)
+          for (int64_t iw = rw.start; iw < rw.end; ++iw) pos.push_back(row + iw);
+        const int64_t top = std::min<int64_t>(K, static_cast<int64_t>(pos.size()));
+        auto before = [&](int64_t a, int64_t c) { return ranks_before(xp[a], a, xp[c], c); };
+        std::partial_sort(pos.begin(), pos.begin() + top, pos.end(), before);
+        T acc = 0;
+        for (int64_t j = 0; j < K; ++j) {
+          const int64_t q = pos[std::min(j, top - 1)];
+          acc += wp[j] * xp[q];
+          rp[(o0 + ow) * K + j] = q - plane_base;
+        }
+        yp[o0 + ow] = acc;
+      }
+    });
+  });
+}
+
+// ------------------------------------------------------------------ k-max
+template <typename T>
+void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
+  const T* xp = x.data_ptr<T>();
+  T* vp = values.data_ptr<T>();
+  int64_t* ip = indices.data_ptr<int64_t>();
+  const int64_t rows = x.size(0), L = x.size(1);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+    std::vector<int64_t> pos(L);
+    for (int64_t r = b; r < e; ++r) {
+      const T* xr = xp + r * L;
+      std::iota(pos.begin(), pos.end(), int64_t(0));
+      auto before = [&](int64_t a, int64_t c) { return ranks_before(xr[a], a, xr[c], c); };
+      std::nth_element(pos.begin(), pos.begin() + (k - 1), pos.end(), before);
+      std::sort(pos.begin(), pos.begin() + k);  // back to the original order
+      for (int64_t j = 0; j < k; ++j) {
+        vp[r * k + j] = xr[pos[j]];
+        ip[r * k + j] = pos[j];
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------ dtype dispatch
+void weighted_forward(const at::Tensor& x, const at::Tensor& l, at::Tensor& y, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_forward", [&] { weighted_forward_t<scalar_t>(x, l, y, g); });
+}
+void weighted_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& l, const at::Tensor& y,
+                       at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_backward",
+                             [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, g); });
+}
+void stochastic_forward(const at::Tensor& x, const at::Tensor& u, at::Tensor& y, at::Tensor* idx,
+                        const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_forward",
+                             [&] { stochastic_forward_t<scalar_t>(x, u, y, idx, g); });
+}
+void stochastic_eval_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& y, at::Tensor& gx,
+                              const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_eval_backward",
+                             [&] { stochastic_eval_backward_t<scalar_t>(go, x, y, gx, g); });
+}
+void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::Tensor& ranks,
+                  const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
+}
+void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmax_forward", [&] { kmax_forward_t<scalar_t>(x, k, values, indices); });
+}
+
+}  // namespace
+
+const FancyPoolKernels fancy_pool_kernels{weighted_forward,        weighted_backward, stochastic_forward,
+                                          stochastic_eval_backward, sort_forward,      kmax_forward};
+
+}  // namespace FANCY_CPU_NS
+}  // namespace ops
+}  // namespace fancy

@@ -1,0 +1,46 @@
+#pragma once
+// CPU kernels of the fancy pooling family (SoftPool/LIP, stochastic, sort, k-max), one
+// table per instruction set like pool_kernels.h. Inputs are 5-D contiguous (N, C, D, H,
+// W) tensors described by a PoolGeometry (dilation 1); outputs are allocated by the caller.
+#include "ops/pool_geometry.h"
+
+#include <ATen/core/Tensor.h>
+
+namespace fancy {
+namespace ops {
+
+struct FancyPoolKernels {
+  // y = Σ x·e^(l − m) / Σ e^(l − m) over each window (m = the window's largest logit; padded
+  // cells excluded; an empty window gives 0). SoftPool is l = x.
+  void (*weighted_forward)(const at::Tensor& x, const at::Tensor& logits, at::Tensor& y,
+                           const PoolGeometry& g);
+  // Adds ∂/∂x = go·w_i and ∂/∂l = go·w_i·(x_i − y) into gx and gl (zeroed by the caller).
+  void (*weighted_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
+                            const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g);
+  // Training: picks in each window the first element whose running sum reaches u·Σa
+  // (u from `uniform`, one per output), writes its value and flat index; a zero-sum
+  // window gives 0 and its first index. Eval (idx undefined): y = Σa² / Σa.
+  void (*stochastic_forward)(const at::Tensor& x, const at::Tensor& uniform, at::Tensor& y,
+                             at::Tensor* idx, const PoolGeometry& g);
+  // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
+  void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
+                                   at::Tensor& gx, const PoolGeometry& g);
+  // Each window sorted descending (ties: earlier first, NaN largest); the flat input
+  // positions of its top K (= ranks.size(-1)) go to ranks, Σ w_j·sorted_j to y; windows
+  // with fewer than K elements repeat their last element's position (and weight it).
+  void (*sort_forward)(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
+                       const PoolGeometry& g);
+  // k largest of each row of a (rows, L) tensor, kept in their original order (ties:
+  // earlier position; NaN counts as largest, as in torch.topk).
+  void (*kmax_forward)(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices);
+};
+
+namespace cpu_default { extern const FancyPoolKernels fancy_pool_kernels; }
+namespace cpu_avx2 { extern const FancyPoolKernels fancy_pool_kernels; }
+namespace cpu_avx512 { extern const FancyPoolKernels fancy_pool_kernels; }
+
+// The kernels for this machine's CPU (the same choice as cpu_pool_kernels()).
+const FancyPoolKernels& cpu_fancy_pool_kernels();
+
+}  // namespace ops
+}  // namespace fancy
