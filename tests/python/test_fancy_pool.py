@@ -1,0 +1,371 @@
+"""The fancy pooling family against independent float64 compositions of PyTorch ops,
+float64 gradcheck for every op, sampling statistics, and every bad input the issue names.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fancy
+
+D = torch.double
+
+
+def _rand(*shape, positive=False, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(*shape, generator=g, dtype=D) if positive else torch.randn(*shape, generator=g, dtype=D)
+    return x
+
+
+def _close(a, b, tol=1e-10):
+    torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def _windows(x, k, s, p):
+    """(N, C, OH, OW, k*k) windows with padded cells as NaN (to be excluded)."""
+    xp = F.pad(x, (p, p, p, p), value=float("nan"))
+    u = xp.unfold(2, k, s).unfold(3, k, s)
+    return u.reshape(*u.shape[:4], k * k)
+
+
+# ---------------------------------------------------------------------- SoftPool / LIP
+def _softpool_ref(x, k, s, p=0):
+    w = _windows(x, k, s, p)
+    valid = ~w.isnan()
+    w0 = torch.where(valid, w, torch.zeros_like(w))
+    m = torch.where(valid, w, torch.full_like(w, -math.inf)).amax(-1, keepdim=True)
+    e = torch.where(valid, (w0 - m).exp(), torch.zeros_like(w))
+    return (e * w0).sum(-1) / e.sum(-1)
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0)])
+def test_soft_pool_forward_backward_match_composition(k, s, p):
+    x = _rand(2, 3, 9, 8).requires_grad_()
+    xr = x.detach().clone().requires_grad_()
+    y = fancy.soft_pool2d(x, k, s, p)
+    ref = _softpool_ref(xr, k, s, p)
+    _close(y, ref)
+    g = _rand(*y.shape, seed=1)
+    y.backward(g)
+    ref.backward(g)
+    _close(x.grad, xr.grad)
+
+
+def test_soft_pool_1d_3d_match_2d_embedding():
+    x = _rand(2, 3, 10)
+    _close(fancy.soft_pool1d(x, 2), fancy.soft_pool2d(x.unsqueeze(2), (1, 2)).squeeze(2))
+    x3 = _rand(1, 2, 4, 6, 6)
+    ref = fancy.soft_pool3d(x3, (1, 2, 2))
+    _close(ref, torch.stack([fancy.soft_pool2d(x3[:, :, d], 2) for d in range(4)], 2))
+
+
+def test_soft_pool_gradient_is_w_times_one_plus_a_minus_y():
+    x = _rand(1, 1, 2, 2).requires_grad_()
+    y = fancy.soft_pool2d(x, 2)
+    y.backward()
+    w = torch.softmax(x.detach().flatten(), 0).view(1, 1, 2, 2)
+    _close(x.grad, w * (1 + x.detach() - y.detach()))
+
+
+def test_soft_pool_is_finite_for_large_float32_inputs_where_the_composition_is_not():
+    x = torch.tensor([[[[1e4, -1e4], [5e3, 1e4]]]], dtype=torch.float32)
+    y = fancy.soft_pool2d(x, 2)
+    assert torch.isfinite(y).all() and abs(y.item() - 1e4) < 1e-2
+    naive = (x.exp() * x).sum() / x.exp().sum()  # the paper's formula, no max subtracted
+    assert not torch.isfinite(naive)
+    xr = x.clone().requires_grad_()
+    fancy.soft_pool2d(xr, 2).backward()
+    assert torch.isfinite(xr.grad).all()
+
+
+def test_lip_pool_matches_composition_and_softpool_is_lip_with_logits_x():
+    x = _rand(2, 3, 8, 8).requires_grad_()
+    l = _rand(2, 3, 8, 8, seed=2).requires_grad_()
+    y = fancy.lip_pool2d(x, l, 2)
+    xr, lr = x.detach().clone().requires_grad_(), l.detach().clone().requires_grad_()
+    ref = F.avg_pool2d(xr * lr.exp(), 2) / F.avg_pool2d(lr.exp(), 2)
+    _close(y, ref)
+    g = _rand(*y.shape, seed=3)
+    y.backward(g)
+    ref.backward(g)
+    _close(x.grad, xr.grad)
+    _close(l.grad, lr.grad)
+    _close(fancy.lip_pool2d(x.detach(), x.detach(), 2), fancy.soft_pool2d(x.detach(), 2))
+
+
+# ---------------------------------------------------------------------- stochastic
+def test_stochastic_eval_matches_composition():
+    x = _rand(2, 3, 8, 9, positive=True).requires_grad_()
+    x.data[0, 0, :2, :2] = 0  # a zero-sum window gives 0 and no gradient
+    y = fancy.stochastic_pool2d(x, 2, training=False)
+    xr = x.detach().clone().requires_grad_()
+    s1 = F.avg_pool2d(xr, 2) * 4
+    s2 = F.avg_pool2d(xr * xr, 2) * 4
+    ref = torch.where(s1 > 0, s2 / s1.clamp_min(1e-300), torch.zeros_like(s1))
+    _close(y, ref)
+    g = _rand(*y.shape, seed=4)
+    y.backward(g)
+    ref.backward(g)
+    _close(x.grad, xr.grad)
+    assert y[0, 0, 0, 0] == 0 and (x.grad[0, 0, :2, :2] == 0).all()
+
+
+def test_stochastic_training_routes_gradient_to_sampled_index_and_unpools():
+    x = _rand(2, 3, 8, 8, positive=True).requires_grad_()
+    gen = torch.Generator().manual_seed(7)
+    y, idx = fancy.stochastic_pool2d(x, 2, training=True, return_indices=True, generator=gen)
+    _close(y, x.detach().flatten(2).gather(2, idx.flatten(2)).view_as(y))
+    g = _rand(*y.shape, seed=5)
+    y.backward(g)
+    expect = torch.zeros_like(x).flatten(2).scatter_add(2, idx.flatten(2), g.flatten(2)).view_as(x)
+    _close(x.grad, expect)
+    _close(fancy.max_unpool2d(y.detach(), idx, 2), expect * 0 + torch.zeros_like(x).flatten(2).scatter(
+        2, idx.flatten(2), y.detach().flatten(2)).view_as(x))
+
+
+def test_stochastic_sampling_frequencies_match_p():
+    # One 2x2 window with p = a / sum(a), 200k draws: chi-square with 3 dof.
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=D)
+    x = a.view(1, 1, 2, 2).expand(1, 200_000, 2, 2).contiguous()
+    _, idx = fancy.stochastic_pool2d(x, 2, training=True, return_indices=True,
+                                     generator=torch.Generator().manual_seed(11))
+    counts = torch.bincount(idx.flatten(), minlength=4).double()
+    expected = a / a.sum() * counts.sum()
+    chi2 = ((counts - expected) ** 2 / expected).sum().item()
+    assert chi2 < 16.27, f"chi-square {chi2:.2f} over the 0.1% critical value 16.27 (3 dof); counts {counts}"
+
+
+def test_stochastic_same_seed_same_result_for_any_thread_count():
+    x = _rand(4, 8, 32, 32, positive=True).float()
+    outs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        outs.append(fancy.stochastic_pool2d(x, 3, 2, 1, training=True, return_indices=True,
+                                            generator=torch.Generator().manual_seed(3)))
+    torch.set_num_threads(2)
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+def test_stochastic_refuses_negative_activations():
+    x = _rand(1, 1, 4, 4)
+    with pytest.raises(RuntimeError, match="non-negative activations.*holds -"):
+        fancy.stochastic_pool2d(x, 2)
+
+
+# ---------------------------------------------------------------------- k-max
+def _kmax_ref(x, k, dim):
+    idx = x.topk(k, dim).indices.sort(dim).values
+    return x.gather(dim, idx), idx
+
+
+@pytest.mark.parametrize("dim", [-1, 1])
+def test_kmax_matches_topk_sort_gather(dim):
+    x = _rand(3, 20, 30).requires_grad_()
+    v, i = fancy.kmax_pool(x, 5, dim)
+    xr = x.detach().clone().requires_grad_()
+    rv, ri = _kmax_ref(xr, 5, dim)
+    assert torch.equal(i, ri)
+    _close(v, rv)
+    g = _rand(*v.shape, seed=6)
+    v.backward(g)
+    rv.backward(g)
+    _close(x.grad, xr.grad)
+
+
+def test_kmax_ties_keep_earlier_positions():
+    x = torch.tensor([[1.0, 3.0, 2.0, 3.0, 3.0, 0.0]], dtype=D)
+    v, i = fancy.kmax_pool(x, 2)
+    assert i.tolist() == [[1, 3]] and v.tolist() == [[3.0, 3.0]]
+
+
+def test_dynamic_kmax_never_selects_padding_and_reports_lengths():
+    x = _rand(3, 4, 12)
+    x[1, :, 5:] = 100.0  # padding of a length-5 sequence: must never be chosen
+    lengths = torch.tensor([12, 5, 2])
+    v, i, kept = fancy.dynamic_kmax_pool(x, layer=1, num_layers=3, k_top=3, lengths=lengths)
+    # k = max(3, ceil(2/3 * s)): 8 for s = 12, 4 for s = 5, 3 for s = 2 (only 2 exist)
+    assert kept.tolist() == [8, 4, 2] and v.shape == (3, 4, 8)
+    for b, n in enumerate([12, 5, 2]):
+        rv, ri = _kmax_ref(x[b, :, :n], int(kept[b]), -1)
+        _close(v[b, :, :kept[b]], rv)
+        assert torch.equal(i[b, :, :kept[b]], ri)
+        assert (v[b, :, kept[b]:] == 0).all() and (i[b, :, kept[b]:] == -1).all()
+
+
+# ---------------------------------------------------------------------- sort pooling
+def test_sort_pool_matches_composition_and_one_weight_is_max_pool():
+    x = _rand(2, 3, 8, 8).requires_grad_()
+    w = torch.tensor([0.3, -0.2, 0.1], dtype=D, requires_grad=True)
+    y = fancy.sort_pool2d(x, w, 2)
+    xr, wr = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
+    ref = (_windows(xr, 2, 2, 0).sort(-1, descending=True).values[..., :3] * wr.softmax(0)).sum(-1)
+    _close(y, ref)
+    g = _rand(*y.shape, seed=8)
+    y.backward(g)
+    ref.backward(g)
+    _close(x.grad, xr.grad)
+    _close(w.grad, wr.grad)
+    one = fancy.sort_pool2d(x.detach(), torch.zeros(1, dtype=D), 3, 2)
+    _close(one, F.max_pool2d(x.detach(), 3, 2))
+
+
+# ---------------------------------------------------------------------- mixed, gated, GeM
+def test_mixed_pool_learnable_alpha_scalar_and_per_channel():
+    x = _rand(2, 3, 8, 8)
+    for alpha in (torch.tensor(0.3, dtype=D), torch.tensor([0.1, 0.5, 0.9], dtype=D)):
+        a = alpha.clone().requires_grad_()
+        y = fancy.mixed_pool2d(x, a, 2)
+        ar = alpha.clone().requires_grad_()
+        av = ar.view(-1, 1, 1) if ar.dim() else ar
+        ref = av * F.max_pool2d(x, 2) + (1 - av) * F.avg_pool2d(x, 2)
+        _close(y, ref)
+        y.sum().backward()
+        ref.sum().backward()
+        _close(a.grad, ar.grad)
+
+
+def test_mixed_pool_random_mode_picks_max_or_avg_per_window():
+    x = _rand(2, 3, 8, 8)
+    y = fancy.mixed_pool2d(x, 0.0, 2, training=True, random=True, generator=torch.Generator().manual_seed(1))
+    mx, av = F.max_pool2d(x, 2), F.avg_pool2d(x, 2)
+    is_max, is_avg = (y == mx), (y == av)
+    assert (is_max | is_avg).all() and is_max.any() and is_avg.any()
+    _close(fancy.mixed_pool2d(x, 0.0, 2, training=False, random=True), (mx + av) / 2)
+
+
+def test_gated_pool_matches_composition():
+    x = _rand(2, 3, 8, 8).requires_grad_()
+    gate = _rand(2, 2, seed=9).requires_grad_()
+    y = fancy.gated_pool2d(x, gate, 2)
+    xr, gr = x.detach().clone().requires_grad_(), gate.detach().clone().requires_grad_()
+    s = torch.sigmoid((_windows(xr, 2, 2, 0) * gr.flatten()).sum(-1))
+    ref = s * F.max_pool2d(xr, 2) + (1 - s) * F.avg_pool2d(xr, 2)
+    _close(y, ref)
+    y.sum().backward()
+    ref.sum().backward()
+    _close(gate.grad, gr.grad)
+    _close(x.grad, xr.grad)
+
+
+def test_gem_matches_composition_global_and_windowed():
+    x = _rand(2, 3, 8, 8)
+    p = torch.tensor(3.0, dtype=D, requires_grad=True)
+    pr = p.detach().clone().requires_grad_()
+    y = fancy.gem_pool(x, p)
+    ref = x.clamp(min=1e-6).pow(pr).mean((2, 3)).pow(1 / pr)
+    _close(y, ref)
+    y.sum().backward()
+    ref.sum().backward()
+    _close(p.grad, pr.grad)
+    _close(fancy.gem_pool(x, 2.0, kernel_size=2), F.avg_pool2d(x.clamp(min=1e-6) ** 2, 2) ** 0.5)
+    _close(fancy.gem_pool(x.abs(), 1.0), x.abs().clamp(min=1e-6).mean((2, 3)))  # p = 1: average
+
+
+# ---------------------------------------------------------------------- pyramids and sets
+def test_spatial_pyramid_pool_fixed_length_for_any_size():
+    for size in ((13, 17), (32, 20)):
+        x = _rand(2, 3, *size)
+        y = fancy.spatial_pyramid_pool2d(x, (1, 2, 4))
+        ref = torch.cat([F.adaptive_max_pool2d(x, n).flatten(1) for n in (1, 2, 4)], 1)
+        assert y.shape == (2, 3 * 21)
+        _close(y, ref)
+    _close(fancy.spatial_pyramid_pool2d(x, (1, 3), "avg"),
+           torch.cat([F.adaptive_avg_pool2d(x, n).flatten(1) for n in (1, 3)], 1))
+
+
+def test_set_pool_modes_and_lengths():
+    x = _rand(3, 7, 4, 5)
+    _close(fancy.set_pool(x, 1, "max"), x.max(1).values)
+    _close(fancy.set_pool(x, 1, "mean"), x.mean(1))
+    _close(fancy.set_pool(x, 1, "median"), x.median(1).values)
+    lengths = torch.tensor([7, 3, 1])
+    y = fancy.set_pool(x, 1, "mean", lengths)
+    for b, n in enumerate(lengths.tolist()):
+        _close(y[b], x[b, :n].mean(0))
+
+
+def test_horizontal_pyramid_pool_is_gaitset_strips():
+    x = _rand(2, 3, 16, 11)
+    y = fancy.horizontal_pyramid_pool(x, (1, 2, 4, 8, 16))
+    parts = []
+    for b in (1, 2, 4, 8, 16):
+        z = x.view(2, 3, b, -1)  # GaitSet: strips over the flattened H x W
+        parts.append(z.mean(-1) + z.max(-1).values)
+    _close(y, torch.cat(parts, -1))
+
+
+# ---------------------------------------------------------------------- gradcheck
+def test_float64_gradcheck_every_op():
+    gc = torch.autograd.gradcheck
+    x = _rand(1, 2, 6, 6).requires_grad_()
+    xp = (_rand(1, 2, 6, 6, positive=True) + 0.1).requires_grad_()
+    assert gc(lambda t: fancy.soft_pool2d(t, 3, 2, 1, ceil_mode=True), (x,))
+    assert gc(lambda t: fancy.soft_pool1d(t, 2), (_rand(1, 2, 7).requires_grad_(),))
+    assert gc(lambda t: fancy.soft_pool3d(t, 2), (_rand(1, 1, 4, 4, 4).requires_grad_(),))
+    assert gc(lambda t, l: fancy.lip_pool2d(t, l, 2), (x, _rand(1, 2, 6, 6, seed=3).requires_grad_()))
+    assert gc(lambda t: fancy.stochastic_pool2d(t, 2, training=False), (xp,))
+    assert gc(lambda t: fancy.stochastic_pool2d(t, 2, training=True, generator=torch.Generator().manual_seed(0)),
+              (xp,))
+    assert gc(lambda t: fancy.kmax_pool(t, 3)[0], (x,))
+    assert gc(lambda t, w: fancy.sort_pool2d(t, w, 2), (x, _rand(3, seed=4).requires_grad_()))
+    assert gc(lambda t, a: fancy.mixed_pool2d(t, a, 2), (x, torch.tensor([0.2, 0.7], dtype=D, requires_grad=True)))
+    assert gc(lambda t, g: fancy.gated_pool2d(t, g, 2), (x, _rand(2, 2, seed=5).requires_grad_()))
+    assert gc(lambda t, p: fancy.gem_pool(t, p), (xp, torch.tensor(2.5, dtype=D, requires_grad=True)))
+    assert gc(lambda t: fancy.spatial_pyramid_pool2d(t, (1, 2), "avg"), (x,))
+    assert gc(lambda t: fancy.set_pool(t, 1, "mean", torch.tensor([2])), (x,))
+    assert gc(lambda t: fancy.horizontal_pyramid_pool(t, (1, 2, 3)), (x,))
+    assert gc(lambda t: fancy.dynamic_kmax_pool(t.view(1, 2, 36), 1, 2, 3)[0], (x,))
+
+
+# ---------------------------------------------------------------------- modules
+def test_modules_reach_the_same_ops():
+    x = _rand(2, 3, 8, 8)
+    _close(fancy.nn.SoftPool2d(2)(x), fancy.soft_pool2d(x, 2))
+    m = fancy.nn.StochasticPool2d(2).eval()
+    _close(m(x.abs()), fancy.stochastic_pool2d(x.abs(), 2, training=False))
+    gem = fancy.nn.GeM().double()
+    _close(gem(x.abs()), fancy.gem_pool(x.abs(), 3.0))
+    sp = fancy.nn.SortPool2d(2, ranks=1)
+    _close(sp(x), F.max_pool2d(x, 2))
+    assert fancy.nn.MixedPool2d(2, channels=3).alpha.shape == (3,)
+    assert fancy.nn.HorizontalPyramidPool((1, 2))(x).shape == (2, 3, 3)
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("call,message", [
+    (lambda: fancy.kmax_pool(_rand(2, 5), 0), r"kmax_pool: k must be at least 1, got 0"),
+    (lambda: fancy.kmax_pool(_rand(2, 5), 6), r"kmax_pool: k = 6 is larger than dim -1 of the input \(size 5\)"),
+    (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 1, 2, 2, torch.tensor([5, 6])),
+     r"lengths\[1\] = 6 is outside \[1, 5\]"),
+    (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 1, 2, 2, torch.tensor([5, 0])),
+     r"lengths\[1\] = 0 is outside \[1, 5\]"),
+    (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 1, 2, 2, torch.tensor([5, 5, 5])),
+     r"lengths must have shape \[2\]"),
+    (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 3, 2, 2), r"layer must be in \[1, num_layers = 2\], got 3"),
+    (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 1, 2, 0), r"k_top must be at least 1, got 0"),
+    (lambda: fancy.set_pool(_rand(2, 4, 3), 1, "mean", torch.tensor([4, 0])),
+     r"lengths\[1\] = 0 is outside \[1, 4\]; an empty set has no mean"),
+    (lambda: fancy.set_pool(_rand(2, 4, 3), 1, "mean", torch.tensor([[4, 4]])), r"lengths must have shape \[2\]"),
+    (lambda: fancy.set_pool(_rand(2, 0, 3), 1), r"set dim 1 is empty"),
+    (lambda: fancy.set_pool(_rand(2, 4, 3), 1, "mode"), r"unknown mode 'mode'; expected one of 'max', 'mean', 'median'"),
+    (lambda: fancy.spatial_pyramid_pool2d(_rand(1, 2, 8, 8), (1, 2), "min"),
+     r"unknown mode 'min'; expected one of 'max', 'avg'"),
+    (lambda: fancy.sort_pool2d(_rand(1, 2, 8, 8), torch.zeros(5, dtype=D), 2),
+     r"sort_pool2d: 5 weights but a 2x2 window holds only 4 values"),
+    (lambda: fancy.sort_pool2d(_rand(1, 2, 8, 8), torch.zeros(2, 2, dtype=D), 2),
+     r"weights must be a non-empty 1-D tensor"),
+    (lambda: fancy.mixed_pool2d(_rand(1, 3, 8, 8), torch.zeros(2, dtype=D), 2),
+     r"alpha must hold one value or one per channel \(3\), got shape \[2\]"),
+    (lambda: fancy.gated_pool2d(_rand(1, 3, 8, 8), torch.zeros(3, 3, dtype=D), 2),
+     r"gate must have the kernel's shape \[2, 2\], got \[3, 3\]"),
+    (lambda: fancy.lip_pool2d(_rand(1, 3, 8, 8), _rand(1, 3, 8, 7), 2), r"logits shape \[1, 3, 8, 7\] must equal"),
+    (lambda: fancy.horizontal_pyramid_pool(_rand(1, 3, 8, 8), (1, 9)), r"every bin count must be in \[1, H = 8\], got 9"),
+    (lambda: fancy.soft_pool2d(_rand(1, 3, 8, 8), 0), r"soft_pool2d: kernel_size"),
+    (lambda: fancy.soft_pool2d(torch.ones(1, 3, 8, 8, dtype=torch.long), 2), r"soft_pool2d: input dtype Long"),
+    (lambda: fancy.stochastic_pool2d(_rand(1, 3, 8, 8).abs(), 2, training=False, return_indices=True),
+     r"return_indices needs training=True"),
+])
+def test_bad_input_gives_a_clear_error(call, message):
+    with pytest.raises((RuntimeError, ValueError), match=message):
+        call()
