@@ -1,6 +1,7 @@
 // fancy shootout: the same small CNN trained on Fashion-MNIST once per pooling method,
 // reported as a table (stdout), report.json, report.md and a chart (PNG).
 #include "fashion_mnist.h"
+#include "fancy/fancy_pool.h"
 #include "fancy/pool.h"
 
 #include <CLI/CLI.hpp>
@@ -22,32 +23,48 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using PoolFn = std::function<torch::Tensor(const torch::Tensor&)>;
+// A pooling method: input, training mode, and the run's generator (for the methods that
+// sample, so the same seed gives the same run).
+using PoolFn = std::function<torch::Tensor(const torch::Tensor&, bool, at::Generator&)>;
 
 // Every pooling method of the shoot-out: a 2×2, stride-2 down-sampling.
 const std::map<std::string, std::pair<std::string, PoolFn>>& methods() {
+  using T = torch::Tensor;
+  static const fancy::WindowOptions<2> w2(2);
   static const std::map<std::string, std::pair<std::string, PoolFn>> m = {
-      {"max", {"max pooling", [](const torch::Tensor& x) { return fancy::max_pool2d(x, fancy::MaxPool2dOptions(2)); }}},
-      {"avg", {"average pooling", [](const torch::Tensor& x) { return fancy::avg_pool2d(x, fancy::AvgPool2dOptions(2)); }}},
-      {"min", {"min pooling", [](const torch::Tensor& x) { return fancy::min_pool2d(x, fancy::MinPool2dOptions(2)); }}},
-      {"l2", {"L2 pooling (Lp, p = 2)", [](const torch::Tensor& x) { return fancy::lp_pool2d(x, fancy::LPPool2dOptions(2.0, 2)); }}},
+      {"max", {"max pooling", [](const T& x, bool, at::Generator&) { return fancy::max_pool2d(x, fancy::MaxPool2dOptions(2)); }}},
+      {"avg", {"average pooling", [](const T& x, bool, at::Generator&) { return fancy::avg_pool2d(x, fancy::AvgPool2dOptions(2)); }}},
+      {"min", {"min pooling", [](const T& x, bool, at::Generator&) { return fancy::min_pool2d(x, fancy::MinPool2dOptions(2)); }}},
+      {"l2", {"L2 pooling (Lp, p = 2)", [](const T& x, bool, at::Generator&) { return fancy::lp_pool2d(x, fancy::LPPool2dOptions(2.0, 2)); }}},
+      {"soft", {"SoftPool", [](const T& x, bool, at::Generator&) { return fancy::soft_pool<2>(x, w2); }}},
+      {"stochastic", {"stochastic pooling", [](const T& x, bool training, at::Generator& g) {
+                        return std::get<0>(fancy::stochastic_pool<2>(x, w2, training, g));
+                      }}},
+      {"mixed", {"mixed pooling (random α)", [](const T& x, bool training, at::Generator& g) {
+                   return fancy::mixed_pool<2>(x, torch::full({}, 0.5), w2, training, /*random=*/true, g);
+                 }}},
+      {"gem", {"GeM (p = 3, 2×2 windows)", [](const T& x, bool, at::Generator&) {
+                 return fancy::gem_pool(x, torch::full({}, 3.0), 1e-6, std::vector<int64_t>{2, 2});
+               }}},
   };
   return m;
 }
 
 struct NetImpl : torch::nn::Module {
-  explicit NetImpl(PoolFn pool)
+  NetImpl(PoolFn pool, uint64_t seed)
       : pool(std::move(pool)),
+        gen(at::detail::createCPUGenerator(seed + 1)),
         conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)))),
         conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)))),
         fc1(register_module("fc1", torch::nn::Linear(64 * 7 * 7, 128))),
         fc2(register_module("fc2", torch::nn::Linear(128, 10))) {}
   torch::Tensor forward(torch::Tensor x) {
-    x = pool(torch::relu(conv1(x)));
-    x = pool(torch::relu(conv2(x)));
+    x = pool(torch::relu(conv1(x)), is_training(), gen);
+    x = pool(torch::relu(conv2(x)), is_training(), gen);
     return fc2(torch::relu(fc1(x.flatten(1))));
   }
   PoolFn pool;
+  at::Generator gen;
   torch::nn::Conv2d conv1, conv2;
   torch::nn::Linear fc1, fc2;
 };
@@ -92,9 +109,10 @@ double accuracy(Net& net, const fancy::data::ImageSet& test) {
 double pool_ms(const PoolFn& pool, int64_t batch) {
   auto a = torch::randn({batch, 32, 28, 28}).relu().requires_grad_();
   auto b = torch::randn({batch, 64, 14, 14}).relu().requires_grad_();
+  auto gen = at::detail::createCPUGenerator(0);
   auto once = [&] {
-    pool(a).sum().backward();
-    pool(b).sum().backward();
+    pool(a, true, gen).sum().backward();
+    pool(b, true, gen).sum().backward();
   };
   once();
   const int reps = 10;
@@ -113,7 +131,7 @@ Result train_one(const std::string& method, const fancy::data::ImageSet& train, 
                  int epochs, int64_t batch, uint64_t seed, int64_t limit) {
   const auto& [title, pool] = methods().at(method);
   torch::manual_seed(seed);
-  Net net(pool);
+  Net net(pool, seed);
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
   const int64_t n = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
   Result r{method, title};
@@ -185,12 +203,12 @@ int main(int argc, char** argv) {
                "test accuracy, training time and pooling speed. Writes report.json, report.md and "
                "shootout.png into --out."};
   std::string data = "/usr/share/datasets/fashion-mnist", out = "runs/shootout", method_list;
-  int epochs = 2, threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  int epochs = 1, threads = int(std::max(1u, std::thread::hardware_concurrency()));
   int64_t batch = 128, limit = 0;
   uint64_t seed = 1;
   std::vector<std::string> names;
   for (const auto& m : methods()) names.push_back(m.first);
-  std::vector<std::string> chosen = {"max", "avg", "min", "l2"};
+  std::vector<std::string> chosen = {"max", "avg", "min", "l2", "soft", "stochastic", "mixed", "gem"};
   app.add_option("--data", data, "folder with Fashion-MNIST's {train,t10k}-*-ubyte.gz")->capture_default_str();
   app.add_option("--out", out, "run folder for report.json, report.md and shootout.png")->capture_default_str();
   app.add_option("--methods", chosen, "pooling methods to train, comma-separated")

@@ -26,8 +26,8 @@ namespace {
 // compiler vectorises it: Cephes' expf polynomial (about 1 ulp), exact 2^n by exponent
 // bits. Below −87.3 the result flushes to 0, where float's normal range ends.
 inline float exp_nonpositive(float x) {
-  const bool tiny = x < -87.3f;
-  x = std::max(x, -87.3f);
+  const float tiny = x < -87.3f ? 0.0f : 1.0f;
+  x = x < -87.3f ? -87.3f : x;
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
@@ -39,9 +39,8 @@ inline float exp_nonpositive(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return tiny ? 0.0f : p * scale;
+  const float scale = __builtin_bit_cast(float, bits);
+  return tiny * p * scale;
 }
 inline double exp_nonpositive(double x) { return std::exp(x); }
 
@@ -91,36 +90,90 @@ int64_t row_grain(const PoolGeometry& g) {
 }
 
 // ------------------------------------------------------------------ SoftPool / LIP
-// Per output row: m = the window maxima of the logits, then S = Σe, P = Σe·x.
+// e[o] = exp(v[o]) over a contiguous array: a loop of its own, so it vectorises.
 template <typename T>
-void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, const WindowDim& W, T* m, T* S,
-                  T* P) {
+void exp_nonpositive_array(T* __restrict v, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) v[o] = exp_nonpositive(v[o]);
+}
+
+// The W.s phases of an input row (phase q holds row[q], row[q + s], ...), each `len`
+// long: tap j of stride-s windows then reads phase q at ow + shift, contiguous memory
+// instead of a strided gather.
+struct Phases {
+  int64_t len;
+  explicit Phases(const WindowDim& w) : len((w.in + w.s - 1) / w.s) {}
+  int64_t phase(const WindowDim& w, int64_t j) const { return ((j - w.p) % w.s + w.s) % w.s; }
+  int64_t shift(const WindowDim& w, int64_t j) const { return (j - w.p - phase(w, j)) / w.s; }
+};
+
+template <typename T>
+void split_phases(const T* __restrict row, const WindowDim& w, int64_t len, T* __restrict out) {
+  if (w.s == 2) {  // the common case, in one pass the compiler turns into shuffles
+    for (int64_t i = 0; i < w.in / 2; ++i) {
+      out[i] = row[2 * i];
+      out[len + i] = row[2 * i + 1];
+    }
+    if (w.in % 2) out[w.in / 2] = row[w.in - 1];
+    return;
+  }
+  for (int64_t q = 0; q < w.s; ++q) {
+    for (int64_t i = 0; q + i * w.s < w.in; ++i) out[q * len + i] = row[q + i * w.s];
+  }
+}
+
+// Scratch of one output row: the phases of its input rows' x and logits (and of the
+// gradients in backward), and the per-output arrays.
+template <typename T>
+struct WeightedScratch {
+  std::vector<T> xb, lb, gxb, glb, m, S, P, e, c;
+};
+
+// Per output row: m = the window maxima of the logits, then S = Σe, P = Σe·x with
+// e = exp(l − m), one (input row, tap) at a time: l − m, exp, accumulate.
+template <typename T>
+void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, const WindowDim& W,
+                  WeightedScratch<T>& sc) {
+  const Phases ph(W);
+  const int64_t stride = W.s * ph.len, R = static_cast<int64_t>(rows.size());
+  sc.xb.resize(R * stride);
+  sc.lb.resize(R * stride);
+  for (int64_t r = 0; r < R; ++r) {
+    split_phases(x + rows[r], W, ph.len, sc.xb.data() + r * stride);
+    split_phases(l + rows[r], W, ph.len, sc.lb.data() + r * stride);
+  }
+  T* __restrict m = sc.m.data();
+  T* __restrict S = sc.S.data();
+  T* __restrict P = sc.P.data();
+  T* __restrict e = sc.e.data();
   std::fill(m, m + W.out, -std::numeric_limits<T>::infinity());
   std::fill(S, S + W.out, T(0));
   std::fill(P, P + W.out, T(0));
-  for (int64_t row : rows) {
-    const T* __restrict lr = l + row;
+  for (int64_t r = 0; r < R; ++r) {
     for (int64_t j = 0; j < W.k; ++j) {
       const Range o = tap_outputs(W, j);
+      const T* __restrict lq = sc.lb.data() + r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
+      for (int64_t ow = o.start; ow < o.end; ++ow) m[ow] = (lq[ow] > m[ow] || lq[ow] != lq[ow]) ? lq[ow] : m[ow];
+    }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    for (int64_t j = 0; j < W.k; ++j) {
+      const Range o = tap_outputs(W, j);
+      const int64_t at = r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
+      const T* __restrict lq = sc.lb.data() + at;
+      const T* __restrict xq = sc.xb.data() + at;
+      for (int64_t ow = o.start; ow < o.end; ++ow) e[ow] = lq[ow] - m[ow];
+      exp_nonpositive_array(e + o.start, o.end - o.start);
       for (int64_t ow = o.start; ow < o.end; ++ow) {
-        const T v = lr[ow * W.s + j - W.p];
-        m[ow] = (v > m[ow] || v != v) ? v : m[ow];
+        S[ow] += e[ow];
+        P[ow] += e[ow] * xq[ow];
       }
     }
   }
-  for (int64_t row : rows) {
-    const T* __restrict lr = l + row;
-    const T* __restrict xr = x + row;
-    for (int64_t j = 0; j < W.k; ++j) {
-      const Range o = tap_outputs(W, j);
-      for (int64_t ow = o.start; ow < o.end; ++ow) {
-        const int64_t i = ow * W.s + j - W.p;
-        const T e = exp_nonpositive(lr[i] - m[ow]);
-        S[ow] += e;
-        P[ow] += e * xr[i];
-      }
-    }
-  }
+}
+
+template <typename T>
+void size_scratch(WeightedScratch<T>& sc, int64_t w_out) {
+  for (auto* v : {&sc.m, &sc.S, &sc.P, &sc.e, &sc.c}) v->resize(w_out);
 }
 
 template <typename T>
@@ -130,10 +183,11 @@ void weighted_forward_t(const at::Tensor& x, const at::Tensor& logits, at::Tenso
   T* yp = y.data_ptr<T>();
   const auto& W = g.dim[2];
   at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
-    std::vector<T> m(W.out), S(W.out), P(W.out);
+    WeightedScratch<T> sc;
+    size_scratch(sc, W.out);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
-      weighted_row(xp, lp, rows, W, m.data(), S.data(), P.data());
-      for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = S[ow] > 0 ? P[ow] / S[ow] : T(0);
+      weighted_row(xp, lp, rows, W, sc);
+      for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = sc.S[ow] > 0 ? sc.P[ow] / sc.S[ow] : T(0);
     });
   });
 }
@@ -148,26 +202,48 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
   T* gxp = gx.data_ptr<T>();
   T* glp = gl.data_ptr<T>();
   const auto& W = g.dim[2];
+  const Phases ph(W);
+  const int64_t stride = W.s * ph.len;
   const int64_t rows_per_plane = g.dim[0].out * g.dim[1].out;
   // Planes are independent (windows never cross them): one task per plane, so the sums
   // into overlapping windows' inputs are taken in the same order for any thread count.
   at::parallel_for(0, g.N * g.C, 1, [&](int64_t pb, int64_t pe) {
-    std::vector<T> m(W.out), S(W.out), P(W.out), c(W.out);
+    WeightedScratch<T> sc;
+    size_scratch(sc, W.out);
     for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
-      weighted_row(xp, lp, rows, W, m.data(), S.data(), P.data());
-      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = S[ow] > 0 ? go[o0 + ow] / S[ow] : T(0);
-      for (int64_t row : rows) {
-        const T* __restrict lr = lp + row;
-        const T* __restrict xr = xp + row;
-        T* __restrict gxr = gxp + row;
-        T* __restrict glr = glp + row;
+      weighted_row(xp, lp, rows, W, sc);
+      T* __restrict c = sc.c.data();
+      T* __restrict e = sc.e.data();
+      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = sc.S[ow] > 0 ? go[o0 + ow] / sc.S[ow] : T(0);
+      const T* __restrict yr = yp + o0;
+      const int64_t R = static_cast<int64_t>(rows.size());
+      sc.gxb.assign(R * stride, T(0));
+      sc.glb.assign(R * stride, T(0));
+      for (int64_t r = 0; r < R; ++r) {
         for (int64_t j = 0; j < W.k; ++j) {
           const Range o = tap_outputs(W, j);
+          const int64_t at = r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
+          const T* __restrict lq = sc.lb.data() + at;
+          const T* __restrict xq = sc.xb.data() + at;
+          T* __restrict gxq = sc.gxb.data() + at;
+          T* __restrict glq = sc.glb.data() + at;
+          for (int64_t ow = o.start; ow < o.end; ++ow) e[ow] = lq[ow] - sc.m[ow];
+          exp_nonpositive_array(e + o.start, o.end - o.start);
           for (int64_t ow = o.start; ow < o.end; ++ow) {
-            const int64_t i = ow * W.s + j - W.p;
-            const T w = exp_nonpositive(lr[i] - m[ow]) * c[ow];  // go · e_i / S
-            gxr[i] += w;
-            glr[i] += w * (xr[i] - yp[o0 + ow]);
+            const T w = e[ow] * c[ow];  // go · e_i / S
+            gxq[ow] += w;
+            glq[ow] += w * (xq[ow] - yr[ow]);
+          }
+        }
+        // Phases back to the row.
+        T* __restrict gxr = gxp + rows[r];
+        T* __restrict glr = glp + rows[r];
+        for (int64_t q = 0; q < W.s; ++q) {
+          const T* __restrict a = sc.gxb.data() + r * stride + q * ph.len;
+          const T* __restrict b = sc.glb.data() + r * stride + q * ph.len;
+          for (int64_t i = 0; q + i * W.s < W.in; ++i) {
+            gxr[q + i * W.s] += a[i];
+            glr[q + i * W.s] += b[i];
           }
         }
       }
@@ -333,9 +409,33 @@ void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tens
     std::vector<int64_t> pos(L);
     for (int64_t r = b; r < e; ++r) {
       const T* xr = xp + r * L;
-      std::iota(pos.begin(), pos.end(), int64_t(0));
       auto before = [&](int64_t a, int64_t c) { return ranks_before(xr[a], a, xr[c], c); };
-      std::nth_element(pos.begin(), pos.begin() + (k - 1), pos.end(), before);
+      if (k <= 32) {
+        // Small k: one pass keeping the best k so far in rank order; most elements lose
+        // to the current k-th and cost one comparison.
+        for (int64_t i = 0; i < k; ++i) pos[i] = i;
+        std::sort(pos.begin(), pos.begin() + k, before);
+        T kth = xr[pos[k - 1]];
+        for (int64_t i0 = k; i0 < L; i0 += 16) {
+          // A block of 16 is skipped when nothing in it can beat the current k-th
+          // (larger, or a NaN over a non-NaN): a branch-free test that vectorises.
+          const int64_t i1 = std::min<int64_t>(i0 + 16, L);
+          const bool kth_nan = kth != kth;
+          bool any = false;
+          for (int64_t i = i0; i < i1; ++i) any |= (xr[i] > kth) | ((xr[i] != xr[i]) & !kth_nan);
+          if (!any) continue;
+          for (int64_t i = i0; i < i1; ++i) {
+            if (!before(i, pos[k - 1])) continue;
+            int64_t j = k - 1;
+            for (; j > 0 && before(i, pos[j - 1]); --j) pos[j] = pos[j - 1];
+            pos[j] = i;
+            kth = xr[pos[k - 1]];
+          }
+        }
+      } else {
+        std::iota(pos.begin(), pos.end(), int64_t(0));
+        std::nth_element(pos.begin(), pos.begin() + (k - 1), pos.end(), before);
+      }
       std::sort(pos.begin(), pos.begin() + k);  // back to the original order
       for (int64_t j = 0; j < k; ++j) {
         vp[r * k + j] = xr[pos[j]];

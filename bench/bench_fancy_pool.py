@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""fancy's fused pooling ops against the PyTorch compositions they replace.
+
+For each op: forward and forward+backward time at 1 and 2 threads (median of repeats,
+both sides at the same thread count, in the same run), the ratio composition / fancy, and
+the peak extra memory of one forward+backward (peak RSS of a fresh process minus its
+RSS after the inputs were made, so the output and gradients count too).
+
+    make bench-fancy            # or: FANCY_LIBRARY=build/lib/libfancy.so bench/bench_fancy_pool.py
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import fancy  # noqa: E402
+
+BIG = (16, 64, 112, 112)
+
+
+def _softpool_torch(x):
+    # The official SoftPool's CPU path: exp, then two average pools (no max subtracted).
+    e = x.exp()
+    return F.avg_pool2d(x * e, 2) / F.avg_pool2d(e, 2)
+
+
+def _stochastic_torch(x):
+    # unfold + multinomial, the usual PyTorch recipe (eps keeps all-zero windows legal).
+    n, c, h, w = x.shape
+    u = F.unfold(x, 2, stride=2).view(n, c, 4, -1).permute(0, 1, 3, 2).reshape(-1, 4)
+    idx = torch.multinomial(u + 1e-12, 1)
+    return u.gather(1, idx).view(n, c, h // 2, w // 2)
+
+
+def _lip_torch(x, logits):
+    e = logits.exp()
+    return F.avg_pool2d(x * e, 2) / F.avg_pool2d(e, 2)
+
+
+def _sort_torch(x, w):
+    n, c, h, ww = x.shape
+    win = x.unfold(2, 2, 2).unfold(3, 2, 2).reshape(n, c, h // 2, ww // 2, 4)
+    return (win.sort(-1, descending=True).values[..., : w.numel()] * w.softmax(0)).sum(-1)
+
+
+def _kmax_torch(x):
+    idx = x.topk(5, -1).indices.sort(-1).values
+    return x.gather(-1, idx)
+
+
+def _gem_torch(x, p):
+    return x.clamp(min=1e-6).pow(p).mean((2, 3)).pow(1.0 / p)
+
+
+def _mixed_torch(x, a):
+    return a * F.max_pool2d(x, 2) + (1 - a) * F.avg_pool2d(x, 2)
+
+
+def cases():
+    """name -> (make inputs, fancy fn, torch fn); inputs[0] gets the gradient."""
+    g = torch.Generator().manual_seed(0)
+
+    def relu_big():
+        return [torch.randn(*BIG, generator=g).relu_()]
+
+    def big():
+        return [torch.randn(*BIG, generator=g)]
+
+    return {
+        "soft_pool2d k2": (big, lambda x: fancy.soft_pool2d(x, 2), _softpool_torch),
+        "lip_pool2d k2": (lambda: big() + [torch.randn(*BIG, generator=g)],
+                          lambda x, l: fancy.lip_pool2d(x, l, 2), _lip_torch),
+        "stochastic_pool2d k2 (train)": (relu_big, lambda x: fancy.stochastic_pool2d(x, 2, training=True),
+                                         _stochastic_torch),
+        "stochastic_pool2d k2 8x64x56x56": (lambda: [torch.randn(8, 64, 56, 56, generator=g).relu_()],
+                                            lambda x: fancy.stochastic_pool2d(x, 2, training=True),
+                                            _stochastic_torch),
+        "sort_pool2d k2, 3 ranks": (lambda: big() + [torch.tensor([0.5, 0.3, 0.2])],
+                                    lambda x, w: fancy.sort_pool2d(x, w, 2), _sort_torch),
+        "kmax_pool 64x300x400 k5": (lambda: [torch.randn(64, 300, 400, generator=g)],
+                                    lambda x: fancy.kmax_pool(x, 5)[0], _kmax_torch),
+        "gem_pool (global, p=3)": (lambda: big() + [torch.tensor(3.0)], lambda x, p: fancy.gem_pool(x, p), _gem_torch),
+        "mixed_pool2d k2": (lambda: big() + [torch.tensor(0.4)], lambda x, a: fancy.mixed_pool2d(x, a, 2), _mixed_torch),
+    }
+
+
+def timed(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3
+
+
+def measure_time(name, threads, reps):
+    make, ours, theirs = cases()[name]
+    torch.set_num_threads(threads)
+    inputs = make()
+    x = inputs[0]
+    rest = inputs[1:]
+    out = {}
+    for side, fn in (("fancy", ours), ("torch", theirs)):
+        out[side + "_fwd"] = timed(lambda: fn(x, *rest), reps)
+        xg = x.clone().requires_grad_()
+
+        def fb():
+            y = fn(xg, *rest)
+            y.sum().backward()
+            xg.grad = None
+        out[side + "_fb"] = timed(fb, reps)
+    return out
+
+
+def peak_memory_mb(name, side):
+    """Peak extra RSS (MB) of one forward+backward, in a fresh process."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory", name, side]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), check=True)
+    return float(r.stdout.strip())
+
+
+def memory_child(name, side):
+    make, ours, theirs = cases()[name]
+    torch.set_num_threads(1)
+    inputs = make()
+    x = inputs[0].requires_grad_()
+    fn = ours if side == "fancy" else theirs
+    # Reset the kernel's peak-RSS mark (VmHWM) after the inputs exist, then read it back.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kb("VmRSS")
+    y = fn(x, *inputs[1:])
+    y.sum().backward()
+    print((_status_kb("VmHWM") - base) / 1024.0)
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=7, help="timed repetitions per measurement (median)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--only", default="", help="run only the cases whose name contains this")
+    ap.add_argument("--memory", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory:
+        return memory_child(*args.memory)
+    names = [n for n in cases() if args.only in n]
+    print(f"# fancy pooling family vs PyTorch compositions\n")
+    print(f"LibTorch {torch.__version__}; median of {args.reps}; times in ms; ratio = composition / fancy; "
+          "memory = peak extra RSS of one forward+backward in a fresh process (MB).\n")
+    print("| op | thr | fancy fwd | torch fwd | ratio | fancy f+b | torch f+b | ratio | fancy MB | torch MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        mem = (peak_memory_mb(name, "fancy"), peak_memory_mb(name, "torch"))
+        for threads in [int(t) for t in args.threads.split(",")]:
+            t = measure_time(name, threads, args.reps)
+            print(f"| {name} | {threads} | {t['fancy_fwd']:.2f} | {t['torch_fwd']:.2f} | "
+                  f"{t['torch_fwd'] / t['fancy_fwd']:.1f}× | {t['fancy_fb']:.2f} | {t['torch_fb']:.2f} | "
+                  f"{t['torch_fb'] / t['fancy_fb']:.1f}× | {mem[0]:.0f} | {mem[1]:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
