@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench format clean
+.PHONY: all deps configure build run test bench bench-fancy format clean
 
 all: build
 
@@ -27,6 +27,9 @@ test: build
 
 bench: build
 	$(BUILD)/bench/bench_pool
+
+bench-fancy: build
+	FANCY_LIBRARY=$(BUILD)/lib/libfancy.so /usr/bin/python3 bench/bench_fancy_pool.py
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

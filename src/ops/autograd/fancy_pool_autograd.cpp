@@ -35,7 +35,7 @@ void save_window(AutogradContext* ctx, const std::string& name, IntArrayRef k, I
 }
 
 using WeightedBackward = TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
-                            IntArrayRef, bool);
+                            IntArrayRef, bool, bool);
 
 // SoftPool and LIP share one kernel: y = Σ x·e^l / Σ e^l, SoftPool with l = x (so its
 // gradient is the sum of the two: w_i(1 + x_i − y)).
@@ -57,8 +57,8 @@ struct WeightedPoolFunction : torch::autograd::Function<WeightedPoolFunction> {
     auto v = ctx->get_saved_variables();
     const bool soft = sd["soft"].toBool();
     auto [gx, gl] = op.call(grads[0].contiguous(), v[0], soft ? v[0] : v[1], v[2], sd["k"].toIntVector(),
-                            sd["s"].toIntVector(), sd["p"].toIntVector(), sd["ceil"].toBool());
-    if (soft) return {gx + gl, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+                            sd["s"].toIntVector(), sd["p"].toIntVector(), sd["ceil"].toBool(), soft);
+    if (soft) return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
     return {gx, gl, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };

@@ -94,14 +94,17 @@ Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArray
   return weighted_pool("lip_pool2d", x, logits, 2, k, s, p, ceil);
 }
 
+// With logits_are_input (SoftPool) the one gradient comes back first and the second is empty.
 TT weighted_pool_backward(const Tensor& go, const Tensor& x, const Tensor& logits, const Tensor& y,
-                          IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+                          IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool logits_are_input) {
   const int64_t nd = k.size();
   Windowed w = windowed("weighted_pool_backward", x, nd, k, s, p, ceil);
-  Tensor l5 = same_shape_5d(logits, nd, w.g), y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
-  Tensor gx = at::zeros_like(w.x5), gl = at::zeros_like(w.x5);
+  Tensor l5 = logits_are_input ? w.x5 : same_shape_5d(logits, nd, w.g);
+  Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
+  Tensor gx = at::empty_like(w.x5), gl = logits_are_input ? Tensor() : at::empty_like(w.x5);
   cpu_fancy_pool_kernels().weighted_backward(go5, w.x5, l5, y5, gx, gl, w.g);
-  return {finish(gx, x, nd, w.channels_last), finish(gl, x, nd, w.channels_last)};
+  return {finish(gx, x, nd, w.channels_last),
+          logits_are_input ? at::empty({0}, x.options()) : finish(gl, x, nd, w.channels_last)};
 }
 
 // ------------------------------------------------------------------ stochastic

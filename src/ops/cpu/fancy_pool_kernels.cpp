@@ -200,14 +200,19 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
   const T* lp = logits.data_ptr<T>();
   const T* yp = y.data_ptr<T>();
   T* gxp = gx.data_ptr<T>();
-  T* glp = gl.data_ptr<T>();
+  T* glp = gl.defined() ? gl.data_ptr<T>() : nullptr;  // none: SoftPool, both terms into gx
   const auto& W = g.dim[2];
   const Phases ph(W);
+  const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
   const int64_t stride = W.s * ph.len;
   const int64_t rows_per_plane = g.dim[0].out * g.dim[1].out;
   // Planes are independent (windows never cross them): one task per plane, so the sums
   // into overlapping windows' inputs are taken in the same order for any thread count.
   at::parallel_for(0, g.N * g.C, 1, [&](int64_t pb, int64_t pe) {
+    // The gradients arrive uninitialised: each task zeroes its planes while they are
+    // cache-sized, just before adding into them.
+    std::fill(gxp + pb * plane_in, gxp + pe * plane_in, T(0));
+    if (glp) std::fill(glp + pb * plane_in, glp + pe * plane_in, T(0));
     WeightedScratch<T> sc;
     size_scratch(sc, W.out);
     for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
@@ -218,7 +223,7 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
       const T* __restrict yr = yp + o0;
       const int64_t R = static_cast<int64_t>(rows.size());
       sc.gxb.assign(R * stride, T(0));
-      sc.glb.assign(R * stride, T(0));
+      if (glp) sc.glb.assign(R * stride, T(0));
       for (int64_t r = 0; r < R; ++r) {
         for (int64_t j = 0; j < W.k; ++j) {
           const Range o = tap_outputs(W, j);
@@ -229,21 +234,27 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
           T* __restrict glq = sc.glb.data() + at;
           for (int64_t ow = o.start; ow < o.end; ++ow) e[ow] = lq[ow] - sc.m[ow];
           exp_nonpositive_array(e + o.start, o.end - o.start);
-          for (int64_t ow = o.start; ow < o.end; ++ow) {
-            const T w = e[ow] * c[ow];  // go · e_i / S
-            gxq[ow] += w;
-            glq[ow] += w * (xq[ow] - yr[ow]);
+          if (glp) {
+            for (int64_t ow = o.start; ow < o.end; ++ow) {
+              const T w = e[ow] * c[ow];  // go · e_i / S
+              gxq[ow] += w;
+              glq[ow] += w * (xq[ow] - yr[ow]);
+            }
+          } else {
+            for (int64_t ow = o.start; ow < o.end; ++ow) gxq[ow] += e[ow] * c[ow] * (1 + xq[ow] - yr[ow]);
           }
         }
         // Phases back to the row.
         T* __restrict gxr = gxp + rows[r];
-        T* __restrict glr = glp + rows[r];
         for (int64_t q = 0; q < W.s; ++q) {
           const T* __restrict a = sc.gxb.data() + r * stride + q * ph.len;
-          const T* __restrict b = sc.glb.data() + r * stride + q * ph.len;
-          for (int64_t i = 0; q + i * W.s < W.in; ++i) {
-            gxr[q + i * W.s] += a[i];
-            glr[q + i * W.s] += b[i];
+          for (int64_t i = 0; q + i * W.s < W.in; ++i) gxr[q + i * W.s] += a[i];
+        }
+        if (glp) {
+          T* __restrict glr = glp + rows[r];
+          for (int64_t q = 0; q < W.s; ++q) {
+            const T* __restrict b = sc.glb.data() + r * stride + q * ph.len;
+            for (int64_t i = 0; q + i * W.s < W.in; ++i) glr[q + i * W.s] += b[i];
           }
         }
       }

@@ -14,7 +14,8 @@ struct FancyPoolKernels {
   // cells excluded; an empty window gives 0). SoftPool is l = x.
   void (*weighted_forward)(const at::Tensor& x, const at::Tensor& logits, at::Tensor& y,
                            const PoolGeometry& g);
-  // Adds ∂/∂x = go·w_i and ∂/∂l = go·w_i·(x_i − y) into gx and gl (zeroed by the caller).
+  // Writes ∂/∂x = go·w_i and ∂/∂l = go·w_i·(x_i − y) into gx and gl (both uninitialised
+  // on entry); with gl undefined (SoftPool, l = x) writes their sum go·w_i·(1 + x_i − y) to gx.
   void (*weighted_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
                             const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g);
   // Training: picks in each window the first element whose running sum reaches u·Σa
