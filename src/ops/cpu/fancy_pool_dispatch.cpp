@@ -5,10 +5,11 @@
 
 #include <ATen/core/Generator.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include <limits>
 #include <string>
 
 namespace fancy {
@@ -121,16 +122,20 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   const std::string name = op_name("stochastic_pool", ND);
   Windowed w = windowed(name.c_str(), x, ND, k, s, p, ceil);
   check_nonnegative(name.c_str(), x);
+  TORCH_CHECK(w.g.dim[0].in * w.g.dim[1].in * w.g.dim[2].in < (int64_t(1) << 31), name, ": planes of 2^31 or ",
+              "more elements are not supported (positions are kept in 32 bits)");
   Tensor y5 = new_output_5d(w.g, w.x5.options());
   if (!training) {
-    cpu_fancy_pool_kernels().stochastic_forward(w.x5, Tensor(), y5, nullptr, w.g);
+    cpu_fancy_pool_kernels().stochastic_forward(w.x5, 0, y5, nullptr, w.g);
     return {finish(y5, x, ND, w.channels_last), at::empty({0}, x.options().dtype(at::kLong))};  // no indices
   }
-  // One uniform per output, drawn up front from the one generator: the same seed gives
-  // the same choices for any thread count.
-  Tensor u = at::rand(y5.sizes(), gen, w.x5.options());
+  // One 64-bit seed from the generator per call; each output's uniform is a counter-based
+  // function of it and of the output's index, so the same generator state gives the same
+  // choices for any thread count.
+  const auto draw = at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::TensorOptions().dtype(at::kLong));
+  const uint64_t seed = static_cast<uint64_t>(draw.item<int64_t>());
   Tensor i5 = new_output_5d(w.g, w.x5.options().dtype(at::kLong));
-  cpu_fancy_pool_kernels().stochastic_forward(w.x5, u, y5, &i5, w.g);
+  cpu_fancy_pool_kernels().stochastic_forward(w.x5, seed, y5, &i5, w.g);
   return {finish(y5, x, ND, w.channels_last), finish(i5, x, ND, w.channels_last)};
 }
 

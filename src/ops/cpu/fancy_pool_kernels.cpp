@@ -263,8 +263,20 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
 }
 
 // ------------------------------------------------------------------ stochastic
+// u ∈ [0, 1) for output o: SplitMix64 of (seed, o), a counter-based draw, so every
+// thread computes its own outputs' draws and the result does not depend on the split.
 template <typename T>
-void stochastic_forward_t(const at::Tensor& x, const at::Tensor& uniform, at::Tensor& y, at::Tensor* idx,
+inline T uniform_at(uint64_t seed, uint64_t o) {
+  uint64_t z = seed + (o + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  if (sizeof(T) == 4) return static_cast<T>(static_cast<float>(z >> 40) * (1.0f / 16777216.0f));
+  return static_cast<T>(static_cast<double>(z >> 11) * (1.0 / 9007199254740992.0));
+}
+
+template <typename T>
+void stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                           const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
@@ -292,41 +304,63 @@ void stochastic_forward_t(const at::Tensor& x, const at::Tensor& uniform, at::Te
     });
     return;
   }
-  const T* up = uniform.data_ptr<T>();
   int64_t* ip = idx->data_ptr<int64_t>();
+  // Training, by taps like the rest: Σa per window, then one pass in scan order (rows,
+  // then taps) with a running sum per window; the pick is the first element with a > 0
+  // whose running sum passes u·Σa (so a zero is never picked; if rounding leaves none,
+  // the last positive element). Every step is a select across the row's windows.
   at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
+    std::vector<T> sum(W.out), run(W.out), target(W.out);
+    // Positions within a plane, 32-bit so they share vector lanes with the floats.
+    std::vector<int32_t> pick(W.out), last(W.out);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
       const int64_t plane_base = rows.empty() ? 0 : (rows[0] / plane_in) * plane_in;
+      std::fill(sum.begin(), sum.end(), T(0));
+      for (int64_t row : rows) {
+        const T* __restrict xr = xp + row;
+        for (int64_t j = 0; j < W.k; ++j) {
+          const Range o = tap_outputs(W, j);
+          for (int64_t ow = o.start; ow < o.end; ++ow) sum[ow] += xr[ow * W.s + j - W.p];
+        }
+      }
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        target[ow] = uniform_at<T>(seed, static_cast<uint64_t>(o0 + ow)) * sum[ow];
+        run[ow] = 0;
+        pick[ow] = std::numeric_limits<int32_t>::max();
+        last[ow] = -1;
+      }
+      for (int64_t row : rows) {
+        const T* __restrict xr = xp + row;
+        const int32_t rel = static_cast<int32_t>(row - plane_base);
+        T* __restrict rn = run.data();
+        int32_t* __restrict pk = pick.data();
+        int32_t* __restrict ls = last.data();
+        const T* __restrict tg = target.data();
+        for (int64_t j = 0; j < W.k; ++j) {
+          const Range o = tap_outputs(W, j);
+          const int64_t off = j - W.p;
+          // Positions grow in scan order and the running sum never falls, so "the first
+          // position past the target" is the smallest one that is: a min, no dependence.
+          for (int64_t ow = o.start; ow < o.end; ++ow) {
+            const T v = xr[ow * W.s + off];
+            const int32_t pos = rel + static_cast<int32_t>(ow * W.s + off);
+            rn[ow] += v;
+            const bool positive = v > 0;
+            ls[ow] = positive ? pos : ls[ow];
+            pk[ow] = (positive && rn[ow] > tg[ow] && pos < pk[ow]) ? pos : pk[ow];
+          }
+        }
+      }
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Range rw = clip(W, ow);
-        // Σa in scan order, then the first element whose running sum passes u·Σa (so a
-        // zero is never picked); rounding can leave the last positive element to take.
-        T sum = 0;
-        for (int64_t row : rows)
-          for (int64_t iw = rw.start; iw < rw.end; ++iw) sum += xp[row + iw];
-        int64_t pick = rows.empty() || rw.start >= rw.end ? -1 : rows[0] + rw.start, last_pos = -1;
-        T value = 0;
-        if (sum > 0) {
-          const T target = up[o0 + ow] * sum;
-          T run = 0;
-          bool found = false;
-          for (size_t k = 0; k < rows.size() && !found; ++k) {
-            for (int64_t iw = rw.start; iw < rw.end; ++iw) {
-              const T v = xp[rows[k] + iw];
-              run += v;
-              if (v > 0) last_pos = rows[k] + iw;
-              if (run > target && v > 0) {
-                pick = rows[k] + iw;
-                found = true;
-                break;
-              }
-            }
-          }
-          if (!found) pick = last_pos;
-          value = xp[pick];
+        if (sum[ow] > 0) {
+          const int64_t q = pick[ow] != std::numeric_limits<int32_t>::max() ? pick[ow] : last[ow];
+          yp[o0 + ow] = xp[plane_base + q];
+          ip[o0 + ow] = q;
+        } else {  // a zero-sum window: 0, and its first element's index (none if empty)
+          yp[o0 + ow] = 0;
+          ip[o0 + ow] = rows.empty() || rw.start >= rw.end ? -1 : rows[0] - plane_base + rw.start;
         }
-        yp[o0 + ow] = value;
-        ip[o0 + ow] = pick < 0 ? -1 : pick - plane_base;
       }
     });
   });
@@ -465,10 +499,10 @@ void weighted_backward(const at::Tensor& go, const at::Tensor& x, const at::Tens
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_backward",
                              [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, g); });
 }
-void stochastic_forward(const at::Tensor& x, const at::Tensor& u, at::Tensor& y, at::Tensor* idx,
+void stochastic_forward(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                         const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_forward",
-                             [&] { stochastic_forward_t<scalar_t>(x, u, y, idx, g); });
+                             [&] { stochastic_forward_t<scalar_t>(x, seed, y, idx, g); });
 }
 void stochastic_eval_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& y, at::Tensor& gx,
                               const PoolGeometry& g) {

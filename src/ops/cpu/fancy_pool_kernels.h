@@ -18,11 +18,11 @@ struct FancyPoolKernels {
   // on entry); with gl undefined (SoftPool, l = x) writes their sum go·w_i·(1 + x_i − y) to gx.
   void (*weighted_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
                             const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g);
-  // Training: picks in each window the first element whose running sum reaches u·Σa
-  // (u from `uniform`, one per output), writes its value and flat index; a zero-sum
-  // window gives 0 and its first index. Eval (idx undefined): y = Σa² / Σa.
-  void (*stochastic_forward)(const at::Tensor& x, const at::Tensor& uniform, at::Tensor& y,
-                             at::Tensor* idx, const PoolGeometry& g);
+  // Training: picks in each window the first element whose running sum passes u·Σa
+  // (u a counter-based draw from `seed` and the output's index), writes its value and flat
+  // index; a zero-sum window gives 0 and its first index. Eval (idx null): y = Σa² / Σa.
+  void (*stochastic_forward)(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+                             const PoolGeometry& g);
   // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
   void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                                    at::Tensor& gx, const PoolGeometry& g);
