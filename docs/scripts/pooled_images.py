@@ -35,7 +35,7 @@ def methods():
         ("max", lambda x: fancy.max_pool2d(x, 2)),
         ("average", lambda x: fancy.avg_pool2d(x, 2)),
         ("min", lambda x: fancy.min_pool2d(x, 2)),
-        ("L2", lambda x: fancy.lp_pool2d(x, 2.0, 2)),
+        ("L2 / 2 (RMS)", lambda x: fancy.lp_pool2d(x, 2.0, 2) / 2),  # shown as a root mean square
         ("SoftPool", lambda x: fancy.soft_pool2d(x * 10, 2) / 10),  # temperature: pixels in [0, 1]
         ("stochastic (train)", lambda x: fancy.stochastic_pool2d(x, 2, training=True, generator=gen)),
         ("stochastic (eval)", lambda x: fancy.stochastic_pool2d(x, 2, training=False)),
