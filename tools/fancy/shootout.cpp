@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -27,11 +29,27 @@ namespace {
 // sample, so the same seed gives the same run).
 using PoolFn = std::function<torch::Tensor(const torch::Tensor&, bool, at::Generator&)>;
 
-// Every pooling method of the shoot-out: a 2×2, stride-2 down-sampling.
-const std::map<std::string, std::pair<std::string, PoolFn>>& methods() {
+// How the network ends: flatten + two dense layers, or (the chapter's point) a 1×1
+// convolution to the 10 classes followed by global average or global max pooling.
+enum class Head { Dense, GlobalAvg, GlobalMax };
+
+// One entry of the shoot-out: the 2×2 / stride-2 down-sampling (none: the convolutions
+// take stride 2 instead, as AlphaGo's CNN has no pooling) and the head.
+struct Method {
+  std::string title;
+  PoolFn pool;  // empty: no pooling
+  Head head = Head::Dense;
+};
+
+PoolFn max2x2() {
+  return [](const torch::Tensor& x, bool, at::Generator&) { return fancy::max_pool2d(x, fancy::MaxPool2dOptions(2)); };
+}
+
+// The pooling methods (2×2, stride 2), then the variants of the chapter's claims.
+const std::map<std::string, Method>& methods() {
   using T = torch::Tensor;
   static const fancy::WindowOptions<2> w2(2);
-  static const std::map<std::string, std::pair<std::string, PoolFn>> m = {
+  static const std::map<std::string, Method> m = {
       {"max", {"max pooling", [](const T& x, bool, at::Generator&) { return fancy::max_pool2d(x, fancy::MaxPool2dOptions(2)); }}},
       {"avg", {"average pooling", [](const T& x, bool, at::Generator&) { return fancy::avg_pool2d(x, fancy::AvgPool2dOptions(2)); }}},
       {"min", {"min pooling", [](const T& x, bool, at::Generator&) { return fancy::min_pool2d(x, fancy::MinPool2dOptions(2)); }}},
@@ -46,27 +64,40 @@ const std::map<std::string, std::pair<std::string, PoolFn>>& methods() {
       {"gem", {"GeM (p = 3, 2×2 windows)", [](const T& x, bool, at::Generator&) {
                  return fancy::gem_pool(x, torch::full({}, 3.0), 1e-6, std::vector<int64_t>{2, 2});
                }}},
+      {"none", {"no pooling (stride-2 convolutions)", PoolFn()}},
+      {"gap-head", {"max pooling, global average pooling head", max2x2(), Head::GlobalAvg}},
+      {"gmp-head", {"max pooling, global max pooling head", max2x2(), Head::GlobalMax}},
   };
   return m;
 }
 
 struct NetImpl : torch::nn::Module {
-  NetImpl(PoolFn pool, uint64_t seed)
-      : pool(std::move(pool)),
+  NetImpl(const Method& m, uint64_t seed)
+      : pool(m.pool),
+        head(m.head),
         gen(at::detail::createCPUGenerator(seed + 1)),
-        conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)))),
-        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)))),
-        fc1(register_module("fc1", torch::nn::Linear(64 * 7 * 7, 128))),
-        fc2(register_module("fc2", torch::nn::Linear(128, 10))) {}
+        conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1).stride(m.pool ? 1 : 2)))),
+        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1).stride(m.pool ? 1 : 2)))) {
+    if (head == Head::Dense) {
+      fc1 = register_module("fc1", torch::nn::Linear(64 * 7 * 7, 128));
+      fc2 = register_module("fc2", torch::nn::Linear(128, 10));
+    } else {
+      classes = register_module("classes", torch::nn::Conv2d(torch::nn::Conv2dOptions(64, 10, 1)));
+    }
+  }
+  torch::Tensor down(const torch::Tensor& x) { return pool ? pool(x, is_training(), gen) : x; }
   torch::Tensor forward(torch::Tensor x) {
-    x = pool(torch::relu(conv1(x)), is_training(), gen);
-    x = pool(torch::relu(conv2(x)), is_training(), gen);
+    x = down(torch::relu(conv1(x)));
+    x = down(torch::relu(conv2(x)));
+    if (head == Head::GlobalAvg) return fancy::global_avg_pool(classes(x), false);
+    if (head == Head::GlobalMax) return fancy::global_max_pool(classes(x), false);
     return fc2(torch::relu(fc1(x.flatten(1))));
   }
   PoolFn pool;
+  Head head;
   at::Generator gen;
-  torch::nn::Conv2d conv1, conv2;
-  torch::nn::Linear fc1, fc2;
+  torch::nn::Conv2d conv1, conv2, classes{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(Net);
 
@@ -107,6 +138,7 @@ double accuracy(Net& net, const fancy::data::ImageSet& test) {
 
 // Forward + backward of the method on the network's two pooling inputs, ms per batch.
 double pool_ms(const PoolFn& pool, int64_t batch) {
+  if (!pool) return 0;
   auto a = torch::randn({batch, 32, 28, 28}).relu().requires_grad_();
   auto b = torch::randn({batch, 64, 14, 14}).relu().requires_grad_();
   auto gen = at::detail::createCPUGenerator(0);
@@ -123,18 +155,22 @@ double pool_ms(const PoolFn& pool, int64_t batch) {
 
 struct Result {
   std::string method, title;
+  uint64_t seed = 0;
   double accuracy = 0, train_s = 0, pool_ms = 0;
   std::vector<double> epoch_loss;
 };
 
 Result train_one(const std::string& method, const fancy::data::ImageSet& train, const fancy::data::ImageSet& test,
                  int epochs, int64_t batch, uint64_t seed, int64_t limit) {
-  const auto& [title, pool] = methods().at(method);
+  const Method& m = methods().at(method);
+  const std::string& title = m.title;
+  const PoolFn& pool = m.pool;
   torch::manual_seed(seed);
-  Net net(pool, seed);
+  Net net(m, seed);
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
   const int64_t n = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
   Result r{method, title};
+  r.seed = seed;
   auto gen = at::detail::createCPUGenerator(seed);
   const auto start = Clock::now();
   for (int e = 0; e < epochs; ++e) {
@@ -175,17 +211,49 @@ void write_atomically(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
-std::string markdown(const std::vector<Result>& results, int threads, int epochs) {
+// Mean and sample standard deviation.
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0, q = 0;
+  for (double x : v) m += x / v.size();
+  for (double x : v) q += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(q / (v.size() - 1)) : 0.0};
+}
+
+// One row per method; with several seeds, mean ± standard deviation over them.
+std::string markdown(const std::vector<Result>& results, int threads, int epochs, int seeds) {
   std::ostringstream s;
   s << "| method | test accuracy (%) | training time (s) | pooling fwd+bwd (ms/batch) |\n"
     << "|---|---:|---:|---:|\n";
+  std::vector<std::string> order;
   for (const auto& r : results) {
-    char line[256];
-    std::snprintf(line, sizeof(line), "| %s | %.2f | %.1f | %.3f |\n", r.title.c_str(), r.accuracy, r.train_s,
-                  r.pool_ms);
+    if (std::find(order.begin(), order.end(), r.method) == order.end()) order.push_back(r.method);
+  }
+  for (const auto& name : order) {
+    std::vector<double> acc, secs, ms;
+    std::string title;
+    for (const auto& r : results) {
+      if (r.method != name) continue;
+      acc.push_back(r.accuracy);
+      secs.push_back(r.train_s);
+      ms.push_back(r.pool_ms);
+      title = r.title;
+    }
+    const auto [am, as] = mean_std(acc);
+    const auto [tm, ts] = mean_std(secs);
+    const double pm = mean_std(ms).first;
+    char line[512], ms_text[32] = "–";
+    if (pm > 0) std::snprintf(ms_text, sizeof(ms_text), "%.3f", pm);
+    if (seeds > 1) {
+      std::snprintf(line, sizeof(line), "| %s | %.2f ± %.2f | %.1f ± %.1f | %s |\n", title.c_str(), am, as, tm, ts,
+                    ms_text);
+    } else {
+      std::snprintf(line, sizeof(line), "| %s | %.2f | %.1f | %s |\n", title.c_str(), am, tm, ms_text);
+    }
     s << line;
   }
-  s << "\n" << epochs << " epoch(s), " << threads << " thread(s).\n";
+  s << "\n" << epochs << " epoch(s), " << threads << " thread(s)";
+  if (seeds > 1) s << ", mean ± std over " << seeds << " seeds";
+  s << ".\n";
   return s.str();
 }
 
@@ -220,18 +288,32 @@ int main(int argc, char** argv) {
   app.add_option("--train-limit", limit, "use only the first N shuffled training images (0 = all 60000)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--seed", seed, "seed for weights and shuffling")->capture_default_str();
+  app.add_option("--seed", seed, "seed for weights and shuffling (the first of --seeds)")->capture_default_str();
+  int seeds = 1;
+  bool full = false;
+  app.add_option("--seeds", seeds, "train every method with this many seeds (seed, seed+1, ...) and report "
+                 "mean ± std")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_flag("--full", full, "the full comparison: every method and variant (no pooling, global average / max "
+               "pooling heads), 3 seeds, 3 epochs, unless --methods/--seeds/--epochs say otherwise");
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (full) {
+      if (app.count("--methods") == 0) chosen = {"max", "avg", "min", "l2", "soft", "stochastic", "mixed", "gem",
+                                                 "none", "gap-head", "gmp-head"};
+      if (app.count("--seeds") == 0) seeds = 3;
+      if (app.count("--epochs") == 0) epochs = 3;
+    }
     at::set_num_threads(threads);
     auto train = fancy::data::load_fashion_mnist(data, "train");
     auto test = fancy::data::load_fashion_mnist(data, "t10k");
     std::vector<Result> results;
-    for (const auto& m : chosen) results.push_back(train_one(m, train, test, epochs, batch, seed, limit));
+    for (const auto& m : chosen) {
+      for (int k = 0; k < seeds; ++k) results.push_back(train_one(m, train, test, epochs, batch, seed + k, limit));
+    }
 
-    const std::string table = markdown(results, threads, epochs);
+    const std::string table = markdown(results, threads, epochs, seeds);
     std::cout << "\n" << table;
     fs::create_directories(out);
     nlohmann::json j;
@@ -239,10 +321,11 @@ int main(int argc, char** argv) {
     j["epochs"] = epochs;
     j["threads"] = threads;
     j["seed"] = seed;
+    j["seeds"] = seeds;
     j["batch_size"] = batch;
     j["train_images"] = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
     for (const auto& r : results) {
-      j["results"].push_back({{"method", r.method}, {"title", r.title}, {"test_accuracy", r.accuracy},
+      j["results"].push_back({{"method", r.method}, {"title", r.title}, {"seed", r.seed}, {"test_accuracy", r.accuracy},
                               {"train_seconds", r.train_s}, {"pool_fwd_bwd_ms_per_batch", r.pool_ms},
                               {"epoch_loss", r.epoch_loss}});
     }
