@@ -26,7 +26,7 @@ def main(fancy):
         return 0
     help_text = subprocess.run([fancy, "shootout", "--help"], check=True, stdout=subprocess.PIPE,
                                text=True).stdout
-    for flag in ("--data", "--out", "--methods", "--epochs", "--seed", "--threads"):
+    for flag in ("--data", "--out", "--methods", "--epochs", "--seed", "--seeds", "--full", "--threads"):
         assert flag in help_text, f"--help lacks {flag}"
     bad = subprocess.run([fancy, "shootout", "--methods", "nope"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
