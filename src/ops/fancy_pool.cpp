@@ -59,27 +59,25 @@ using TT = std::tuple<Tensor, Tensor>;
 using TTT = std::tuple<Tensor, Tensor, Tensor>;
 using IntVec = std::vector<int64_t>;
 
-std::string nd_op(const char* stem, int64_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
-
 Tensor max_pool_nd(const Tensor& x, int64_t nd, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
   auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, IntArrayRef, bool)>(
-      nd_op("max_pool", nd));
+      nd_op_name("max_pool", nd));
   return op.call(x, k, s, p, IntVec(nd, 1), ceil);
 }
 
 Tensor avg_pool_nd(const Tensor& x, int64_t nd, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
   auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
-                             c10::optional<int64_t>)>(nd_op("avg_pool", nd));
+                             c10::optional<int64_t>)>(nd_op_name("avg_pool", nd));
   return op.call(x, k, s, p, ceil, true, c10::nullopt);
 }
 
 Tensor adaptive_nd(const char* mode, const Tensor& x, IntArrayRef out) {
   const int64_t nd = out.size();
   if (std::string(mode) == "max") {
-    auto op = op_handle<TT(const Tensor&, IntArrayRef)>(nd_op("adaptive_max_pool", nd));
+    auto op = op_handle<TT(const Tensor&, IntArrayRef)>(nd_op_name("adaptive_max_pool", nd));
     return std::get<0>(op.call(x, out));
   }
-  auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>(nd_op("adaptive_avg_pool", nd));
+  auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>(nd_op_name("adaptive_avg_pool", nd));
   return op.call(x, out);
 }
 
@@ -97,7 +95,7 @@ void check_mode(const char* op, const std::string& mode, std::initializer_list<c
 template <int64_t ND>
 Tensor mixed_pool(const Tensor& x, const Tensor& alpha, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil,
                   bool training, bool random, c10::optional<at::Generator> gen) {
-  const std::string name = nd_op("mixed_pool", ND);
+  const std::string name = nd_op_name("mixed_pool", ND);
   const Tensor mx = max_pool_nd(x, ND, k, s, p, ceil);
   const Tensor av = avg_pool_nd(x, ND, k, s, p, ceil);
   Tensor a;
@@ -299,14 +297,10 @@ namespace fancy {
 using at::IntArrayRef;
 using at::Tensor;
 
-namespace {
-std::string nd_name(const char* stem, size_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
-}  // namespace
-
 template <size_t D>
 Tensor soft_pool(const Tensor& x, const WindowOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool)>(
-      nd_name("soft_pool", D));
+      ops::nd_op_name("soft_pool", D));
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode());
 }
 
@@ -321,7 +315,7 @@ std::tuple<Tensor, Tensor> stochastic_pool(const Tensor& x, const WindowOptions<
                                            c10::optional<at::Generator> generator) {
   static auto op = ops::op_handle<std::tuple<Tensor, Tensor>(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
                                                              bool, bool, c10::optional<at::Generator>)>(
-      nd_name("stochastic_pool", D));
+      ops::nd_op_name("stochastic_pool", D));
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode(), training, generator);
 }
 
@@ -329,7 +323,7 @@ template <size_t D>
 Tensor mixed_pool(const Tensor& x, const Tensor& alpha, const WindowOptions<D>& o, bool training, bool random,
                   c10::optional<at::Generator> generator) {
   static auto op = ops::op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool,
-                                         bool, bool, c10::optional<at::Generator>)>(nd_name("mixed_pool", D));
+                                         bool, bool, c10::optional<at::Generator>)>(ops::nd_op_name("mixed_pool", D));
   return op.call(x, alpha, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode(), training, random, generator);
 }
 

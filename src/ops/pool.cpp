@@ -12,10 +12,6 @@
 
 namespace {
 
-std::string nd_name(const char* stem, int nd) {
-  return std::string(stem) + std::to_string(nd) + "d";
-}
-
 void define_nd(torch::Library& m, int nd) {
   const std::string n = std::to_string(nd);
   const std::string window = "int[" + n + "] kernel_size, int[" + n + "] stride=[], int[" + n +
@@ -23,21 +19,21 @@ void define_nd(torch::Library& m, int nd) {
   const std::string maxargs = "(Tensor self, " + window + ", int[" + n +
                               "] dilation=1, bool ceil_mode=False)";
   for (const char* stem : {"max_pool", "min_pool"}) {
-    m.def((nd_name(stem, nd) + maxargs + " -> Tensor").c_str());
-    m.def((nd_name(stem, nd) + "_with_indices" + maxargs + " -> (Tensor, Tensor)").c_str());
+    m.def((fancy::ops::nd_op_name(stem, nd) + maxargs + " -> Tensor").c_str());
+    m.def((fancy::ops::nd_op_name(stem, nd) + "_with_indices" + maxargs + " -> (Tensor, Tensor)").c_str());
   }
-  m.def((nd_name("avg_pool", nd) + "(Tensor self, " + window +
+  m.def((fancy::ops::nd_op_name("avg_pool", nd) + "(Tensor self, " + window +
          ", bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor")
             .c_str());
-  m.def((nd_name("lp_pool", nd) + "(Tensor self, float norm_type, int[" + n +
+  m.def((fancy::ops::nd_op_name("lp_pool", nd) + "(Tensor self, float norm_type, int[" + n +
          "] kernel_size, int[" + n + "] stride=[], bool ceil_mode=False, int[" + n +
          "] padding=0) -> Tensor")
             .c_str());
-  m.def((nd_name("adaptive_avg_pool", nd) + "(Tensor self, int[" + n + "] output_size) -> Tensor").c_str());
-  m.def((nd_name("adaptive_max_pool", nd) + "(Tensor self, int[" + n +
+  m.def((fancy::ops::nd_op_name("adaptive_avg_pool", nd) + "(Tensor self, int[" + n + "] output_size) -> Tensor").c_str());
+  m.def((fancy::ops::nd_op_name("adaptive_max_pool", nd) + "(Tensor self, int[" + n +
          "] output_size) -> (Tensor, Tensor)")
             .c_str());
-  m.def((nd_name("max_unpool", nd) + "(Tensor self, Tensor indices, " + window +
+  m.def((fancy::ops::nd_op_name("max_unpool", nd) + "(Tensor self, Tensor indices, " + window +
          ", int[]? output_size=None) -> Tensor")
             .c_str());
 }
@@ -109,35 +105,35 @@ using TT = std::tuple<Tensor, Tensor>;
 template <size_t D>
 Tensor max_pool(const Tensor& x, const MaxPoolOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
-                                         IntArrayRef, bool)>(nd_name("max_pool", D));
+                                         IntArrayRef, bool)>(fancy::ops::nd_op_name("max_pool", D));
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), *o.dilation(), o.ceil_mode());
 }
 
 template <size_t D>
 TT max_pool_with_indices(const Tensor& x, const MaxPoolOptions<D>& o) {
   static auto op = ops::op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
-                                     IntArrayRef, bool)>(nd_name("max_pool", D) + "_with_indices");
+                                     IntArrayRef, bool)>(fancy::ops::nd_op_name("max_pool", D) + "_with_indices");
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), *o.dilation(), o.ceil_mode());
 }
 
 template <size_t D>
 Tensor min_pool(const Tensor& x, const MinPoolOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
-                                         IntArrayRef, bool)>(nd_name("min_pool", D));
+                                         IntArrayRef, bool)>(fancy::ops::nd_op_name("min_pool", D));
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), *o.dilation(), o.ceil_mode());
 }
 
 template <size_t D>
 TT min_pool_with_indices(const Tensor& x, const MinPoolOptions<D>& o) {
   static auto op = ops::op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
-                                     IntArrayRef, bool)>(nd_name("min_pool", D) + "_with_indices");
+                                     IntArrayRef, bool)>(fancy::ops::nd_op_name("min_pool", D) + "_with_indices");
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), *o.dilation(), o.ceil_mode());
 }
 
 template <size_t D>
 Tensor avg_pool(const Tensor& x, const AvgPoolOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool,
-                                         bool, c10::optional<int64_t>)>(nd_name("avg_pool", D));
+                                         bool, c10::optional<int64_t>)>(fancy::ops::nd_op_name("avg_pool", D));
   return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode(),
                  o.count_include_pad(), o.divisor_override());
 }
@@ -145,26 +141,26 @@ Tensor avg_pool(const Tensor& x, const AvgPoolOptions<D>& o) {
 template <size_t D>
 Tensor lp_pool(const Tensor& x, const LPPoolOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, double, IntArrayRef, IntArrayRef, bool,
-                                         IntArrayRef)>(nd_name("lp_pool", D));
+                                         IntArrayRef)>(fancy::ops::nd_op_name("lp_pool", D));
   return op.call(x, o.norm_type(), *o.kernel_size(), *o.stride(), o.ceil_mode(), *o.padding());
 }
 
 template <size_t D>
 Tensor adaptive_avg_pool(const Tensor& x, torch::ExpandingArray<D> output_size) {
-  static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef)>(nd_name("adaptive_avg_pool", D));
+  static auto op = ops::op_handle<Tensor(const Tensor&, IntArrayRef)>(fancy::ops::nd_op_name("adaptive_avg_pool", D));
   return op.call(x, *output_size);
 }
 
 template <size_t D>
 TT adaptive_max_pool(const Tensor& x, torch::ExpandingArray<D> output_size) {
-  static auto op = ops::op_handle<TT(const Tensor&, IntArrayRef)>(nd_name("adaptive_max_pool", D));
+  static auto op = ops::op_handle<TT(const Tensor&, IntArrayRef)>(fancy::ops::nd_op_name("adaptive_max_pool", D));
   return op.call(x, *output_size);
 }
 
 template <size_t D>
 Tensor max_unpool(const Tensor& x, const Tensor& indices, const MaxUnpoolOptions<D>& o) {
   static auto op = ops::op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
-                                         IntArrayRef, at::OptionalIntArrayRef)>(nd_name("max_unpool", D));
+                                         IntArrayRef, at::OptionalIntArrayRef)>(fancy::ops::nd_op_name("max_unpool", D));
   at::OptionalIntArrayRef size;
   if (o.output_size()) size = IntArrayRef(*o.output_size());
   return op.call(x, indices, *o.kernel_size(), *o.stride(), *o.padding(), size);

@@ -1,6 +1,7 @@
 // Autograd for the fused fancy pooling ops (the composite ones get theirs from the ops
 // they call). Each backward calls a backward op of the dispatcher or plain ATen ops, so
 // any backend with the forward kernels gets gradients. Double backward is refused.
+#include "ops/autograd/autograd_common.h"
 #include "ops/op_handle.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -18,12 +19,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using TT = std::tuple<Tensor, Tensor>;
 using IntVec = std::vector<int64_t>;
-
-std::string op_name(const char* stem, int64_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
-
-void refuse_double_backward(const std::string& op) {
-  TORCH_CHECK(!at::GradMode::is_enabled(), "fancy::", op, ": double backward (create_graph=True) is not supported");
-}
 
 void save_window(AutogradContext* ctx, const std::string& name, IntArrayRef k, IntArrayRef s, IntArrayRef p,
                  bool ceil) {
@@ -65,7 +60,7 @@ struct WeightedPoolFunction : torch::autograd::Function<WeightedPoolFunction> {
 
 template <int64_t ND>
 Tensor soft_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
-  static const std::string name = op_name("soft_pool", ND);
+  static const std::string name = nd_op_name("soft_pool", ND);
   static auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool)>(name);
   auto run = [&](const Tensor& t, const Tensor&) { return op.call(t, k, s, p, ceil); };
   return WeightedPoolFunction::apply(x, x, true, name, k.vec(), s.vec(), p.vec(), ceil, run)[0];
@@ -114,7 +109,7 @@ struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction
 template <int64_t ND>
 TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
                    c10::optional<at::Generator> gen) {
-  static const std::string name = op_name("stochastic_pool", ND);
+  static const std::string name = nd_op_name("stochastic_pool", ND);
   static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
                                 c10::optional<at::Generator>)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, k, s, p, ceil, training, gen); };

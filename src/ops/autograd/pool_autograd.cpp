@@ -2,6 +2,7 @@
 // autograd and records a node whose backward calls the matching backward op
 // (pool_index_backward, avg_pool_backward, ...), so any backend that implements those
 // schemas gets gradients for free. Double backward is refused with a clear error.
+#include "ops/autograd/autograd_common.h"
 #include "ops/op_handle.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -20,16 +21,7 @@ using torch::autograd::variable_list;
 using TT = std::tuple<Tensor, Tensor>;
 using IntVec = std::vector<int64_t>;
 
-std::string op_name(const char* stem, int64_t nd) {
-  return std::string(stem) + std::to_string(nd) + "d";
-}
-
 bool needs_grad(const Tensor& x) { return at::GradMode::is_enabled() && x.requires_grad(); }
-
-void refuse_double_backward(const std::string& op) {
-  TORCH_CHECK(!at::GradMode::is_enabled(), "fancy::", op,
-              ": double backward (create_graph=True) is not supported");
-}
 
 // Max, min and adaptive max pooling: the gradient goes to the recorded indices.
 struct IndexPoolFunction : torch::autograd::Function<IndexPoolFunction> {
@@ -62,7 +54,7 @@ struct Extremum {
   template <const char* Stem>
   static TT with_indices(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
                          IntArrayRef d, bool c) {
-    static const std::string name = op_name(Stem, ND) + "_with_indices";
+    static const std::string name = nd_op_name(Stem, ND) + "_with_indices";
     static auto op = op_handle<Sig>(name);
     IntVec kv(k.vec()), sv(s.vec()), pv(p.vec()), dv(d.vec());
     auto run = [&](const Tensor& t) { return op.call(t, kv, sv, pv, dv, c); };
@@ -75,7 +67,7 @@ struct Extremum {
                        IntArrayRef d, bool c) {
     if (!needs_grad(x)) {
       // No graph to build: the forward without indices is the fastest.
-      static auto plain = op_handle<PlainSig>(op_name(Stem, ND));
+      static auto plain = op_handle<PlainSig>(nd_op_name(Stem, ND));
       at::AutoDispatchBelowADInplaceOrView guard;
       return plain.call(x, k, s, p, d, c);
     }
@@ -88,7 +80,7 @@ constexpr char kMin[] = "min_pool";
 
 template <int64_t ND>
 TT adaptive_max_pool(const Tensor& x, IntArrayRef out) {
-  static const std::string name = op_name("adaptive_max_pool", ND);
+  static const std::string name = nd_op_name("adaptive_max_pool", ND);
   static auto op = op_handle<TT(const Tensor&, IntArrayRef)>(name);
   IntVec ov(out.vec());
   auto run = [&](const Tensor& t) { return op.call(t, ov); };
@@ -129,7 +121,7 @@ struct AvgPoolFunction : torch::autograd::Function<AvgPoolFunction> {
 template <int64_t ND>
 Tensor avg_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool cip,
                 c10::optional<int64_t> div) {
-  static const std::string name = op_name("avg_pool", ND);
+  static const std::string name = nd_op_name("avg_pool", ND);
   static auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
                                     c10::optional<int64_t>)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, k, s, p, ceil, cip, div); };
@@ -169,7 +161,7 @@ struct LpPoolFunction : torch::autograd::Function<LpPoolFunction> {
 
 template <int64_t ND>
 Tensor lp_pool(const Tensor& x, double norm, IntArrayRef k, IntArrayRef s, bool ceil, IntArrayRef p) {
-  static const std::string name = op_name("lp_pool", ND);
+  static const std::string name = nd_op_name("lp_pool", ND);
   static auto op = op_handle<Tensor(const Tensor&, double, IntArrayRef, IntArrayRef, bool, IntArrayRef)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, norm, k, s, ceil, p); };
   if (!needs_grad(x)) {
@@ -200,7 +192,7 @@ struct AdaptiveAvgFunction : torch::autograd::Function<AdaptiveAvgFunction> {
 
 template <int64_t ND>
 Tensor adaptive_avg_pool(const Tensor& x, IntArrayRef out) {
-  static const std::string name = op_name("adaptive_avg_pool", ND);
+  static const std::string name = nd_op_name("adaptive_avg_pool", ND);
   static auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, out); };
   if (!needs_grad(x)) {
@@ -232,7 +224,7 @@ struct UnpoolFunction : torch::autograd::Function<UnpoolFunction> {
 template <int64_t ND>
 Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArrayRef s, IntArrayRef p,
                   at::OptionalIntArrayRef size) {
-  static const std::string name = op_name("max_unpool", ND);
+  static const std::string name = nd_op_name("max_unpool", ND);
   static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
                                     at::OptionalIntArrayRef)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, indices, k, s, p, size); };
@@ -245,17 +237,17 @@ Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArra
 
 template <int64_t ND>
 void register_nd(torch::Library& m) {
-  m.impl(op_name("max_pool", ND).c_str(), TORCH_FN(Extremum<ND>::template values<kMax>));
-  m.impl((op_name("max_pool", ND) + "_with_indices").c_str(),
+  m.impl(nd_op_name("max_pool", ND).c_str(), TORCH_FN(Extremum<ND>::template values<kMax>));
+  m.impl((nd_op_name("max_pool", ND) + "_with_indices").c_str(),
          TORCH_FN(Extremum<ND>::template with_indices<kMax>));
-  m.impl(op_name("min_pool", ND).c_str(), TORCH_FN(Extremum<ND>::template values<kMin>));
-  m.impl((op_name("min_pool", ND) + "_with_indices").c_str(),
+  m.impl(nd_op_name("min_pool", ND).c_str(), TORCH_FN(Extremum<ND>::template values<kMin>));
+  m.impl((nd_op_name("min_pool", ND) + "_with_indices").c_str(),
          TORCH_FN(Extremum<ND>::template with_indices<kMin>));
-  m.impl(op_name("avg_pool", ND).c_str(), TORCH_FN(avg_pool<ND>));
-  m.impl(op_name("lp_pool", ND).c_str(), TORCH_FN(lp_pool<ND>));
-  m.impl(op_name("adaptive_avg_pool", ND).c_str(), TORCH_FN(adaptive_avg_pool<ND>));
-  m.impl(op_name("adaptive_max_pool", ND).c_str(), TORCH_FN(adaptive_max_pool<ND>));
-  m.impl(op_name("max_unpool", ND).c_str(), TORCH_FN(max_unpool<ND>));
+  m.impl(nd_op_name("avg_pool", ND).c_str(), TORCH_FN(avg_pool<ND>));
+  m.impl(nd_op_name("lp_pool", ND).c_str(), TORCH_FN(lp_pool<ND>));
+  m.impl(nd_op_name("adaptive_avg_pool", ND).c_str(), TORCH_FN(adaptive_avg_pool<ND>));
+  m.impl(nd_op_name("adaptive_max_pool", ND).c_str(), TORCH_FN(adaptive_max_pool<ND>));
+  m.impl(nd_op_name("max_unpool", ND).c_str(), TORCH_FN(max_unpool<ND>));
 }
 
 }  // namespace

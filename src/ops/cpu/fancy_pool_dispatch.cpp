@@ -2,6 +2,7 @@
 // argument checks, layout, allocation, and the call into fancy_pool_kernels.
 #include "ops/cpu/fancy_pool_kernels.h"
 #include "ops/cpu/pool_kernels.h"
+#include "ops/op_handle.h"
 
 #include <ATen/core/Generator.h>
 #include <ATen/ops/empty.h>
@@ -28,8 +29,6 @@ namespace {
 using at::IntArrayRef;
 using at::Tensor;
 using TT = std::tuple<Tensor, Tensor>;
-
-std::string op_name(const char* stem, int64_t nd) { return std::string(stem) + std::to_string(nd) + "d"; }
 
 void check_float(const char* op, const char* arg, const Tensor& t) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, ": ", arg, " dtype ",
@@ -88,7 +87,7 @@ Tensor weighted_pool(const char* op, const Tensor& x, const Tensor& logits, int6
 
 template <int64_t ND>
 Tensor soft_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
-  return weighted_pool(op_name("soft_pool", ND).c_str(), x, x, ND, k, s, p, ceil);
+  return weighted_pool(nd_op_name("soft_pool", ND).c_str(), x, x, ND, k, s, p, ceil);
 }
 
 Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
@@ -119,7 +118,7 @@ void check_nonnegative(const char* op, const Tensor& x) {
 template <int64_t ND>
 TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
                    c10::optional<at::Generator> gen) {
-  const std::string name = op_name("stochastic_pool", ND);
+  const std::string name = nd_op_name("stochastic_pool", ND);
   Windowed w = windowed(name.c_str(), x, ND, k, s, p, ceil);
   check_nonnegative(name.c_str(), x);
   TORCH_CHECK(w.g.dim[0].in * w.g.dim[1].in * w.g.dim[2].in < (int64_t(1) << 31), name, ": planes of 2^31 or ",

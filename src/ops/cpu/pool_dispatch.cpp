@@ -1,6 +1,7 @@
 // CPU implementations of the pooling schemas: argument checks and shapes from
 // ops/pool_geometry.h, then the kernel for this machine's instruction set.
 #include "ops/cpu/pool_kernels.h"
+#include "ops/op_handle.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
@@ -47,10 +48,6 @@ using at::IntArrayRef;
 using at::Tensor;
 using TT = std::tuple<Tensor, Tensor>;
 
-std::string op_name(const char* stem, int64_t nd) {
-  return std::string(stem) + std::to_string(nd) + "d";
-}
-
 // t (5-D) in the layout g asks for.
 Tensor in_layout(const Tensor& t5, bool channels_last) {
   if (!channels_last) return t5.contiguous();
@@ -76,7 +73,7 @@ PaddingRule max_padding_rule(int64_t nd) {
 template <int64_t ND>
 TT extremum_pool(Reduce op, const char* stem, bool want_idx, const Tensor& x, IntArrayRef k,
                  IntArrayRef s, IntArrayRef p, IntArrayRef d, bool ceil) {
-  const std::string name = op_name(stem, ND);
+  const std::string name = nd_op_name(stem, ND);
   PoolParams pp;
   pp.g = window_geometry(name.c_str(), x, ND, k, s, p, d, ceil, max_padding_rule(ND));
   pp.op = op;
@@ -123,7 +120,7 @@ PoolParams avg_params(const char* name, const Tensor& x, int64_t nd, IntArrayRef
 template <int64_t ND>
 Tensor avg_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool cip,
                 c10::optional<int64_t> div) {
-  const std::string name = op_name("avg_pool", ND);
+  const std::string name = nd_op_name("avg_pool", ND);
   PoolParams pp = avg_params(name.c_str(), x, ND, k, s, p, ceil, cip, div);
   Tensor x5 = as_5d(x, ND, pp.g);
   Tensor y5 = new_output_5d(pp.g, x.options());
@@ -143,7 +140,7 @@ PoolParams lp_params(const char* name, const Tensor& x, int64_t nd, double norm,
 
 template <int64_t ND>
 Tensor lp_pool(const Tensor& x, double norm, IntArrayRef k, IntArrayRef s, bool ceil, IntArrayRef p) {
-  const std::string name = op_name("lp_pool", ND);
+  const std::string name = nd_op_name("lp_pool", ND);
   PoolParams pp = lp_params(name.c_str(), x, ND, norm, k, s, p, ceil);
   Tensor x5 = as_5d(x, ND, pp.g);
   Tensor y5 = new_output_5d(pp.g, x.options());
@@ -153,7 +150,7 @@ Tensor lp_pool(const Tensor& x, double norm, IntArrayRef k, IntArrayRef s, bool 
 
 template <int64_t ND>
 Tensor adaptive_avg_pool(const Tensor& x, IntArrayRef out) {
-  const std::string name = op_name("adaptive_avg_pool", ND);
+  const std::string name = nd_op_name("adaptive_avg_pool", ND);
   PoolParams pp;
   pp.g = adaptive_geometry(name.c_str(), x, ND, out);
   pp.op = Reduce::Avg;
@@ -165,7 +162,7 @@ Tensor adaptive_avg_pool(const Tensor& x, IntArrayRef out) {
 
 template <int64_t ND>
 TT adaptive_max_pool(const Tensor& x, IntArrayRef out) {
-  const std::string name = op_name("adaptive_max_pool", ND);
+  const std::string name = nd_op_name("adaptive_max_pool", ND);
   PoolParams pp;
   pp.g = adaptive_geometry(name.c_str(), x, ND, out);
   pp.op = Reduce::Max;
@@ -227,7 +224,7 @@ PoolGeometry unpool_geometry(const char* name, const Tensor& x, const Tensor& in
 template <int64_t ND>
 Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArrayRef s, IntArrayRef p,
                   at::OptionalIntArrayRef size) {
-  const std::string name = op_name("max_unpool", ND);
+  const std::string name = nd_op_name("max_unpool", ND);
   PoolGeometry g = unpool_geometry(name.c_str(), x, indices, ND, k, s, p, size);
   Tensor x5 = as_5d(x, ND, g);
   PoolGeometry gi = g;
@@ -323,15 +320,15 @@ Tensor max_unpool_backward(const Tensor& grad_out, const Tensor& indices, int64_
 
 template <int64_t ND>
 void register_nd(torch::Library& m) {
-  m.impl(op_name("max_pool", ND).c_str(), TORCH_FN(max_pool<ND>));
-  m.impl((op_name("max_pool", ND) + "_with_indices").c_str(), TORCH_FN(max_pool_with_indices<ND>));
-  m.impl(op_name("min_pool", ND).c_str(), TORCH_FN(min_pool<ND>));
-  m.impl((op_name("min_pool", ND) + "_with_indices").c_str(), TORCH_FN(min_pool_with_indices<ND>));
-  m.impl(op_name("avg_pool", ND).c_str(), TORCH_FN(avg_pool<ND>));
-  m.impl(op_name("lp_pool", ND).c_str(), TORCH_FN(lp_pool<ND>));
-  m.impl(op_name("adaptive_avg_pool", ND).c_str(), TORCH_FN(adaptive_avg_pool<ND>));
-  m.impl(op_name("adaptive_max_pool", ND).c_str(), TORCH_FN(adaptive_max_pool<ND>));
-  m.impl(op_name("max_unpool", ND).c_str(), TORCH_FN(max_unpool<ND>));
+  m.impl(nd_op_name("max_pool", ND).c_str(), TORCH_FN(max_pool<ND>));
+  m.impl((nd_op_name("max_pool", ND) + "_with_indices").c_str(), TORCH_FN(max_pool_with_indices<ND>));
+  m.impl(nd_op_name("min_pool", ND).c_str(), TORCH_FN(min_pool<ND>));
+  m.impl((nd_op_name("min_pool", ND) + "_with_indices").c_str(), TORCH_FN(min_pool_with_indices<ND>));
+  m.impl(nd_op_name("avg_pool", ND).c_str(), TORCH_FN(avg_pool<ND>));
+  m.impl(nd_op_name("lp_pool", ND).c_str(), TORCH_FN(lp_pool<ND>));
+  m.impl(nd_op_name("adaptive_avg_pool", ND).c_str(), TORCH_FN(adaptive_avg_pool<ND>));
+  m.impl(nd_op_name("adaptive_max_pool", ND).c_str(), TORCH_FN(adaptive_max_pool<ND>));
+  m.impl(nd_op_name("max_unpool", ND).c_str(), TORCH_FN(max_unpool<ND>));
 }
 
 }  // namespace
