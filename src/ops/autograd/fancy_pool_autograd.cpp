@@ -117,7 +117,8 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   return {out[0], out[1]};
 }
 
-// Sort pooling: y = Σ_j w_j · x[rank_j]; ∂/∂x[rank_j] += go·w_j, ∂/∂w_j = Σ go·x[rank_j].
+// Sort pooling: y = Σ_j w_j · x[rank_j]; the backward op gives ∂/∂x[rank_j] += go·w_j and
+// ∂/∂w_j = Σ go·x[rank_j].
 struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
   static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& w, IntVec k, IntVec s) {
     static auto op = op_handle<TT(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
@@ -129,16 +130,10 @@ struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("sort_pool2d");
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&)>("sort_pool2d_backward");
     auto v = ctx->get_saved_variables();
-    const Tensor &x = v[0], &w = v[1], &ranks = v[2];
-    const int64_t lead = x.dim() - 2;  // (N, C) or (C)
-    const Tensor go = grads[0].unsqueeze(-1);                   // (..., OH, OW, 1)
-    const Tensor flat_r = ranks.flatten(lead);                  // (..., OH·OW·K)
-    const Tensor xf = x.contiguous().flatten(lead);             // (..., H·W)
-    const Tensor sorted = xf.gather(-1, flat_r).view_as(ranks);  // the ranked values
-    Tensor gx = at::zeros_like(xf).scatter_add_(-1, flat_r, (go * w).expand_as(sorted).flatten(lead));
-    Tensor gw = (go * sorted).flatten(0, -2).sum(0);
-    return {gx.view_as(x), gw, Tensor(), Tensor()};
+    auto [gx, gw] = op.call(grads[0], v[0], v[1], v[2]);
+    return {gx, gw, Tensor(), Tensor()};
   }
 };
 

@@ -171,6 +171,20 @@ TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, In
   return {finish(y5, x, 2, w.channels_last), ranks.view(rs)};
 }
 
+TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights, const Tensor& ranks) {
+  const char* op = "sort_pool2d_backward";
+  check_float(op, "input", x);
+  TORCH_CHECK(x.dim() == 3 || x.dim() == 4, op, ": input must be (C, H, W) or (N, C, H, W), got ", x.dim(), "-D");
+  TORCH_CHECK(ranks.dim() == x.dim() + 1 && ranks.size(-1) == weights.numel(), op, ": ranks shape ",
+              shape_str(ranks.sizes()), " does not match the input and ", weights.numel(), " weights");
+  const int64_t planes = x.numel() / (x.size(-2) * x.size(-1));
+  Tensor xc = x.contiguous();
+  Tensor gx = at::zeros({planes, x.size(-2) * x.size(-1)}, x.options());
+  Tensor gw = at::empty({weights.numel()}, weights.options());
+  cpu_fancy_pool_kernels().sort_backward(go.contiguous(), xc, weights.contiguous(), ranks.contiguous(), gx, gw);
+  return {gx.view(x.sizes()), gw};
+}
+
 // ------------------------------------------------------------------ k-max
 TT kmax_pool(const Tensor& x, int64_t k, int64_t dim) {
   const char* op = "kmax_pool";
@@ -203,6 +217,7 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
   m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
+  m.impl("sort_pool2d_backward", TORCH_FN(sort_pool2d_backward));
   m.impl("kmax_pool", TORCH_FN(kmax_pool));
 }
 

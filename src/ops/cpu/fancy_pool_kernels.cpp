@@ -443,6 +443,38 @@ void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& 
   });
 }
 
+// go, gx, x: (planes, plane_out) and (planes, plane_in); ranks: (planes, plane_out, K).
+template <typename T>
+void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
+                     const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw) {
+  const int64_t K = weights.numel(), planes = gx.size(0), pin = gx.size(1), pout = grad_out.numel() / planes;
+  const T* go = grad_out.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  const T* wp = weights.data_ptr<T>();
+  const int64_t* rp = ranks.data_ptr<int64_t>();
+  T* gp = gx.data_ptr<T>();
+  std::vector<T> partial(planes * K, T(0));  // per plane, so the total does not depend on threads
+  at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const T* xu = xp + u * pin;
+      T* gu = gp + u * pin;
+      T* pu = partial.data() + u * K;
+      for (int64_t o = 0; o < pout; ++o) {
+        const T g = go[u * pout + o];
+        const int64_t* r = rp + (u * pout + o) * K;
+        for (int64_t j = 0; j < K; ++j) {
+          gu[r[j]] += g * wp[j];
+          pu[j] += g * xu[r[j]];
+        }
+      }
+    }
+  });
+  T* gwp = gw.data_ptr<T>();
+  for (int64_t j = 0; j < K; ++j) gwp[j] = 0;
+  for (int64_t u = 0; u < planes; ++u)
+    for (int64_t j = 0; j < K; ++j) gwp[j] += partial[u * K + j];
+}
+
 // ------------------------------------------------------------------ k-max
 template <typename T>
 void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
@@ -513,14 +545,18 @@ void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::T
                   const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
 }
+void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& w, const at::Tensor& ranks,
+                   at::Tensor& gx, at::Tensor& gw) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward", [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw); });
+}
 void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmax_forward", [&] { kmax_forward_t<scalar_t>(x, k, values, indices); });
 }
 
 }  // namespace
 
-const FancyPoolKernels fancy_pool_kernels{weighted_forward,        weighted_backward, stochastic_forward,
-                                          stochastic_eval_backward, sort_forward,      kmax_forward};
+const FancyPoolKernels fancy_pool_kernels{weighted_forward, weighted_backward, stochastic_forward,
+                                          stochastic_eval_backward, sort_forward, sort_backward, kmax_forward};
 
 }  // namespace FANCY_CPU_NS
 }  // namespace ops

@@ -31,6 +31,10 @@ struct FancyPoolKernels {
   // with fewer than K elements repeat their last element's position (and weight it).
   void (*sort_forward)(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
                        const PoolGeometry& g);
+  // Sort pooling's backward: gx[rank_j] += go·w_j (gx zeroed by the caller) and
+  // gw_j = Σ go·x[rank_j], summed plane by plane in a fixed order (any thread count).
+  void (*sort_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
+                        const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw);
   // k largest of each row of a (rows, L) tensor, kept in their original order (ties:
   // earlier position; NaN counts as largest, as in torch.topk).
   void (*kmax_forward)(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices);
