@@ -47,7 +47,8 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("sort_pool2d_forward(Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) -> (Tensor, Tensor)");
-  m.def("sort_pool2d_backward(Tensor grad_output, Tensor self, Tensor weights, Tensor ranks) -> (Tensor, Tensor)");
+  m.def("sort_pool2d_backward(Tensor grad_output, Tensor self, Tensor weights, Tensor ranks, int[2] kernel_size, "
+        "int[2] stride) -> (Tensor, Tensor)");
 }
 
 namespace fancy {

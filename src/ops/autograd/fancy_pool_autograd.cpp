@@ -125,14 +125,18 @@ struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [y, ranks] = op.call(x, w, k, s);
     ctx->save_for_backward({x, w, ranks});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["s"] = s.empty() ? k : s;
     ctx->mark_non_differentiable({ranks});
     return {y, ranks};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("sort_pool2d");
-    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&)>("sort_pool2d_backward");
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef,
+                                  IntArrayRef)>("sort_pool2d_backward");
     auto v = ctx->get_saved_variables();
-    auto [gx, gw] = op.call(grads[0], v[0], v[1], v[2]);
+    auto [gx, gw] = op.call(grads[0], v[0], v[1], v[2], ctx->saved_data["k"].toIntVector(),
+                            ctx->saved_data["s"].toIntVector());
     return {gx, gw, Tensor(), Tensor()};
   }
 };

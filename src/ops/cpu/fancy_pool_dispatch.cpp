@@ -155,6 +155,8 @@ TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, In
               "(one weight per kept rank), got shape ", shape_str(weights.sizes()));
   Windowed w = windowed(op, x, 2, k, s, {0, 0}, false);
   const int64_t window = w.g.dim[1].k * w.g.dim[2].k;
+  TORCH_CHECK(window <= 256, op, ": a ", w.g.dim[1].k, "x", w.g.dim[2].k, " window has more than 256 elements ",
+              "(ranks are kept as 8-bit offsets)");
   TORCH_CHECK(weights.numel() <= window, op, ": ", weights.numel(), " weights but a ", w.g.dim[1].k, "x",
               w.g.dim[2].k, " window holds only ", window, " values (weights must be at most the window size)");
   TORCH_CHECK(weights.scalar_type() == x.scalar_type(), op, ": weights dtype ", weights.scalar_type(),
@@ -162,7 +164,7 @@ TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, In
   Tensor y5 = new_output_5d(w.g, w.x5.options());
   std::vector<int64_t> rshape(y5.sizes().begin(), y5.sizes().end());
   rshape.push_back(weights.numel());
-  Tensor ranks = at::empty(rshape, w.x5.options().dtype(at::kLong));
+  Tensor ranks = at::empty(rshape, w.x5.options().dtype(at::kByte));
   cpu_fancy_pool_kernels().sort_forward(w.x5, weights.contiguous(), y5, ranks, w.g);
   // ranks: (N, C, 1, OH, OW, K) -> the caller's rank with K last.
   Tensor y = output_view(y5, x, 2);
@@ -171,18 +173,19 @@ TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, In
   return {finish(y5, x, 2, w.channels_last), ranks.view(rs)};
 }
 
-TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights, const Tensor& ranks) {
+TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights, const Tensor& ranks,
+                        IntArrayRef k, IntArrayRef s) {
   const char* op = "sort_pool2d_backward";
-  check_float(op, "input", x);
-  TORCH_CHECK(x.dim() == 3 || x.dim() == 4, op, ": input must be (C, H, W) or (N, C, H, W), got ", x.dim(), "-D");
-  TORCH_CHECK(ranks.dim() == x.dim() + 1 && ranks.size(-1) == weights.numel(), op, ": ranks shape ",
-              shape_str(ranks.sizes()), " does not match the input and ", weights.numel(), " weights");
-  const int64_t planes = x.numel() / (x.size(-2) * x.size(-1));
-  Tensor xc = x.contiguous();
-  Tensor gx = at::zeros({planes, x.size(-2) * x.size(-1)}, x.options());
+  Windowed w = windowed(op, x, 2, k, s, {0, 0}, false);
+  TORCH_CHECK(ranks.scalar_type() == at::kByte && ranks.dim() == x.dim() + 1 && ranks.size(-1) == weights.numel(),
+              op, ": ranks (uint8, shape ", shape_str(ranks.sizes()), ") do not match the input and ",
+              weights.numel(), " weights");
+  const int64_t planes = w.g.N * w.g.C;
+  Tensor gx = at::zeros({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options());
   Tensor gw = at::empty({weights.numel()}, weights.options());
-  cpu_fancy_pool_kernels().sort_backward(go.contiguous(), xc, weights.contiguous(), ranks.contiguous(), gx, gw);
-  return {gx.view(x.sizes()), gw};
+  cpu_fancy_pool_kernels().sort_backward(go.contiguous(), w.x5, weights.contiguous(), ranks.contiguous(), gx, gw,
+                                         w.g);
+  return {finish(gx.view(w.x5.sizes()), x, 2, w.channels_last), gw};
 }
 
 // ------------------------------------------------------------------ k-max

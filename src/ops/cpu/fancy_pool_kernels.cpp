@@ -415,27 +415,34 @@ void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& 
   const T* xp = x.data_ptr<T>();
   const T* wp = weights.data_ptr<T>();
   T* yp = y.data_ptr<T>();
-  int64_t* rp = ranks.data_ptr<int64_t>();
+  uint8_t* rp = ranks.data_ptr<uint8_t>();
   const int64_t K = ranks.size(-1);
   const auto& W = g.dim[2];
-  const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
   at::parallel_for(0, row_count(g), std::max<int64_t>(1, row_grain(g) / 4), [&](int64_t b, int64_t e) {
-    std::vector<int64_t> pos;
+    std::vector<int64_t> pos(K);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
-      const int64_t plane_base = rows.empty() ? 0 : (rows[0] / plane_in) * plane_in;
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Range rw = clip(W, ow);
-        pos.clear();
-        for (int64_t row : rows)
-          for (int64_t iw = rw.start; iw < rw.end; ++iw) pos.push_back(row + iw);
-        const int64_t top = std::min<int64_t>(K, static_cast<int64_t>(pos.size()));
+        const int64_t origin = rows[0] + rw.start;  // the window's first element (windows are full)
+        // The top K by insertion into a sorted list of K (windows are small; most
+        // elements lose to the current K-th after one comparison).
         auto before = [&](int64_t a, int64_t c) { return ranks_before(xp[a], a, xp[c], c); };
-        std::partial_sort(pos.begin(), pos.begin() + top, pos.end(), before);
+        int64_t top = 0;
+        for (int64_t row : rows) {
+          for (int64_t iw = rw.start; iw < rw.end; ++iw) {
+            const int64_t q = row + iw;
+            if (top == K && !before(q, pos[K - 1])) continue;
+            int64_t j = top < K ? top++ : K - 1;
+            for (; j > 0 && before(q, pos[j - 1]); --j) pos[j] = pos[j - 1];
+            pos[j] = q;
+          }
+        }
         T acc = 0;
         for (int64_t j = 0; j < K; ++j) {
           const int64_t q = pos[std::min(j, top - 1)];
           acc += wp[j] * xp[q];
-          rp[(o0 + ow) * K + j] = q - plane_base;
+          const int64_t d = q - origin;
+          rp[(o0 + ow) * K + j] = static_cast<uint8_t>((d / W.in) * W.k + d % W.in);  // offset in the window
         }
         yp[o0 + ow] = acc;
       }
@@ -443,15 +450,17 @@ void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& 
   });
 }
 
-// go, gx, x: (planes, plane_out) and (planes, plane_in); ranks: (planes, plane_out, K).
+// go: (planes, OH·OW); gx, x: (planes, H·W); ranks: (planes, OH·OW, K) window offsets.
 template <typename T>
 void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
-                     const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw) {
-  const int64_t K = weights.numel(), planes = gx.size(0), pin = gx.size(1), pout = grad_out.numel() / planes;
+                     const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t K = weights.numel(), planes = gx.size(0), pin = gx.size(1), pout = H.out * W.out;
   const T* go = grad_out.data_ptr<T>();
   const T* xp = x.data_ptr<T>();
   const T* wp = weights.data_ptr<T>();
-  const int64_t* rp = ranks.data_ptr<int64_t>();
+  const uint8_t* rp = ranks.data_ptr<uint8_t>();
   T* gp = gx.data_ptr<T>();
   std::vector<T> partial(planes * K, T(0));  // per plane, so the total does not depend on threads
   at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
@@ -460,11 +469,13 @@ void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::
       T* gu = gp + u * pin;
       T* pu = partial.data() + u * K;
       for (int64_t o = 0; o < pout; ++o) {
-        const T g = go[u * pout + o];
-        const int64_t* r = rp + (u * pout + o) * K;
+        const T gr = go[u * pout + o];
+        const uint8_t* r = rp + (u * pout + o) * K;
+        const int64_t origin = (o / W.out) * H.s * W.in + (o % W.out) * W.s;
         for (int64_t j = 0; j < K; ++j) {
-          gu[r[j]] += g * wp[j];
-          pu[j] += g * xu[r[j]];
+          const int64_t q = origin + (r[j] / W.k) * W.in + r[j] % W.k;
+          gu[q] += gr * wp[j];
+          pu[j] += gr * xu[q];
         }
       }
     }
@@ -546,8 +557,9 @@ void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::T
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
 }
 void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& w, const at::Tensor& ranks,
-                   at::Tensor& gx, at::Tensor& gw) {
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward", [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw); });
+                   at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward",
+                             [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw, g); });
 }
 void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmax_forward", [&] { kmax_forward_t<scalar_t>(x, k, values, indices); });

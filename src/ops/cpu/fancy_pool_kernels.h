@@ -26,15 +26,15 @@ struct FancyPoolKernels {
   // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
   void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                                    at::Tensor& gx, const PoolGeometry& g);
-  // Each window sorted descending (ties: earlier first, NaN largest); the flat input
-  // positions of its top K (= ranks.size(-1)) go to ranks, Σ w_j·sorted_j to y; windows
-  // with fewer than K elements repeat their last element's position (and weight it).
+  // Each (full, unpadded) window sorted descending (ties: earlier first, NaN largest);
+  // the offsets inside the window (row·kw + col, uint8) of its top K (= ranks.size(-1))
+  // go to ranks, Σ w_j·sorted_j to y.
   void (*sort_forward)(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
                        const PoolGeometry& g);
   // Sort pooling's backward: gx[rank_j] += go·w_j (gx zeroed by the caller) and
   // gw_j = Σ go·x[rank_j], summed plane by plane in a fixed order (any thread count).
   void (*sort_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
-                        const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw);
+                        const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g);
   // k largest of each row of a (rows, L) tensor, kept in their original order (ties:
   // earlier position; NaN counts as largest, as in torch.topk).
   void (*kmax_forward)(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices);
