@@ -126,6 +126,8 @@ void split_phases(const T* __restrict row, const WindowDim& w, int64_t len, T* _
 template <typename T>
 struct WeightedScratch {
   std::vector<T> xb, lb, gxb, glb, m, S, P, e, c;
+  std::vector<T> kept_e;  // backward: the exp terms of every (row, tap), not computed twice
+  bool keep_e = false;
 };
 
 // Per output row: m = the window maxima of the logits, then S = Σe, P = Σe·x with
@@ -167,6 +169,7 @@ void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, cons
         S[ow] += e[ow];
         P[ow] += e[ow] * xq[ow];
       }
+      if (sc.keep_e) std::copy(e + o.start, e + o.end, sc.kept_e.data() + (r * W.k + j) * W.out + o.start);
     }
   }
 }
@@ -215,10 +218,11 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
     if (glp) std::fill(glp + pb * plane_in, glp + pe * plane_in, T(0));
     WeightedScratch<T> sc;
     size_scratch(sc, W.out);
+    sc.keep_e = true;
     for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      sc.kept_e.resize(rows.size() * W.k * W.out);
       weighted_row(xp, lp, rows, W, sc);
       T* __restrict c = sc.c.data();
-      T* __restrict e = sc.e.data();
       for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = sc.S[ow] > 0 ? go[o0 + ow] / sc.S[ow] : T(0);
       const T* __restrict yr = yp + o0;
       const int64_t R = static_cast<int64_t>(rows.size());
@@ -228,20 +232,18 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
         for (int64_t j = 0; j < W.k; ++j) {
           const Range o = tap_outputs(W, j);
           const int64_t at = r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
-          const T* __restrict lq = sc.lb.data() + at;
           const T* __restrict xq = sc.xb.data() + at;
+          const T* __restrict eq = sc.kept_e.data() + (r * W.k + j) * W.out;  // the forward pass's exps
           T* __restrict gxq = sc.gxb.data() + at;
           T* __restrict glq = sc.glb.data() + at;
-          for (int64_t ow = o.start; ow < o.end; ++ow) e[ow] = lq[ow] - sc.m[ow];
-          exp_nonpositive_array(e + o.start, o.end - o.start);
           if (glp) {
             for (int64_t ow = o.start; ow < o.end; ++ow) {
-              const T w = e[ow] * c[ow];  // go · e_i / S
+              const T w = eq[ow] * c[ow];  // go · e_i / S
               gxq[ow] += w;
               glq[ow] += w * (xq[ow] - yr[ow]);
             }
           } else {
-            for (int64_t ow = o.start; ow < o.end; ++ow) gxq[ow] += e[ow] * c[ow] * (1 + xq[ow] - yr[ow]);
+            for (int64_t ow = o.start; ow < o.end; ++ow) gxq[ow] += eq[ow] * c[ow] * (1 + xq[ow] - yr[ow]);
           }
         }
         // Phases back to the row.
