@@ -224,12 +224,14 @@ def dynamic_kmax_pool(input, layer, num_layers, k_top, lengths=None, dim=-1):
 
 @_export
 def gem_pool(input, p=3.0, eps=1e-6, kernel_size=None, stride=None, keepdim=False):
-    """GeM: mean(clamp(x, eps)^p)^(1/p), global (kernel_size=None) or windowed; p may be a
-    learnable tensor."""
+    """GeM: mean(clamp(x, eps)^p)^(1/p), global (kernel_size=None) or windowed (an int is a
+    square 2-D window, a list of 1-3 sizes sets the rank); p may be a learnable tensor."""
     if not torch.is_tensor(p):
         p = torch.tensor(float(p), dtype=input.dtype)
-    k = None if kernel_size is None else [int(v) for v in (kernel_size if isinstance(kernel_size, (list, tuple)) else [kernel_size] * (input.dim() - 2))]
-    s = None if stride is None else [int(v) for v in (stride if isinstance(stride, (list, tuple)) else [stride] * len(k))]
+    # An int kernel_size means a square 2-D window; a list gives the spatial rank (1 to 3).
+    k = None if kernel_size is None else (
+        [int(v) for v in kernel_size] if isinstance(kernel_size, (list, tuple)) else [int(kernel_size)] * 2)
+    s = None if stride is None else _ntuple(stride, len(k), "stride")
     return _ops.gem_pool(input, p, float(eps), k, s, bool(keepdim))
 
 
