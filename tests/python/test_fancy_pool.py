@@ -260,6 +260,8 @@ def test_gem_matches_composition_global_and_windowed():
     _close(p.grad, pr.grad)
     _close(fancy.gem_pool(x, 2.0, kernel_size=2), F.avg_pool2d(x.clamp(min=1e-6) ** 2, 2) ** 0.5)
     _close(fancy.gem_pool(x.abs(), 1.0), x.abs().clamp(min=1e-6).mean((2, 3)))  # p = 1: average
+    assert fancy.gem_pool(x[0], 3.0, kernel_size=2).shape == (3, 4, 4)  # int: a square 2-D window
+    _close(fancy.gem_pool(x[:, :, 0], 1.0, kernel_size=[2]), F.avg_pool1d(x[:, :, 0].clamp(min=1e-6), 2))
 
 
 # ---------------------------------------------------------------------- pyramids and sets
