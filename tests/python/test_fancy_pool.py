@@ -179,6 +179,21 @@ def test_kmax_ties_keep_earlier_positions():
     assert i.tolist() == [[1, 3]] and v.tolist() == [[3.0, 3.0]]
 
 
+def test_kmax_random_ties_and_nan_against_a_plain_reference():
+    """Quantised values (many ties) and NaN, k on both sides of the small-k path (32)."""
+    g = torch.Generator().manual_seed(12)
+    for L, k in ((7, 3), (50, 5), (100, 31), (100, 33), (300, 64)):
+        x = torch.randint(0, 6, (4, L), generator=g).double()
+        x[torch.rand(4, L, generator=g) < 0.03] = float("nan")
+        v, i = fancy.kmax_pool(x, k)
+        for r in range(4):
+            row = x[r].tolist()
+            key = [(0 if math.isnan(a) else 1, -(0 if math.isnan(a) else a), j) for j, a in enumerate(row)]
+            expect = sorted(j for _, _, j in sorted(key)[:k])
+            assert i[r].tolist() == expect, (L, k, r)
+            torch.testing.assert_close(v[r], x[r, expect], equal_nan=True)
+
+
 def test_dynamic_kmax_never_selects_padding_and_reports_lengths():
     x = _rand(3, 4, 12)
     x[1, :, 5:] = 100.0  # padding of a length-5 sequence: must never be chosen

@@ -507,14 +507,16 @@ void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tens
         std::sort(pos.begin(), pos.begin() + k, before);
         T kth = xr[pos[k - 1]];
         for (int64_t i0 = k; i0 < L; i0 += 16) {
-          // A block of 16 is skipped when nothing in it can beat the current k-th
-          // (larger, or a NaN over a non-NaN): a branch-free test that vectorises.
+          // The block's elements that can beat the current k-th (larger, or a NaN over a
+          // non-NaN) as a bit mask from a branch-free loop; only those are visited.
           const int64_t i1 = std::min<int64_t>(i0 + 16, L);
           const bool kth_nan = kth != kth;
-          bool any = false;
-          for (int64_t i = i0; i < i1; ++i) any |= (xr[i] > kth) | ((xr[i] != xr[i]) & !kth_nan);
-          if (!any) continue;
+          uint32_t mask = 0;  // the block's candidates, one bit each
           for (int64_t i = i0; i < i1; ++i) {
+            mask |= static_cast<uint32_t>((xr[i] > kth) | ((xr[i] != xr[i]) & !kth_nan)) << (i - i0);
+          }
+          for (; mask != 0; mask &= mask - 1) {
+            const int64_t i = i0 + __builtin_ctz(mask);
             if (!before(i, pos[k - 1])) continue;
             int64_t j = k - 1;
             for (; j > 0 && before(i, pos[j - 1]); --j) pos[j] = pos[j - 1];
