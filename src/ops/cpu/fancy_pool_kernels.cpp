@@ -136,12 +136,15 @@ void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, cons
                   WeightedScratch<T>& sc) {
   const Phases ph(W);
   const int64_t stride = W.s * ph.len, R = static_cast<int64_t>(rows.size());
+  // SoftPool passes l = x: its phases are split once and serve as both.
+  const bool soft = l == x;
   sc.xb.resize(R * stride);
-  sc.lb.resize(R * stride);
+  if (!soft) sc.lb.resize(R * stride);
   for (int64_t r = 0; r < R; ++r) {
     split_phases(x + rows[r], W, ph.len, sc.xb.data() + r * stride);
-    split_phases(l + rows[r], W, ph.len, sc.lb.data() + r * stride);
+    if (!soft) split_phases(l + rows[r], W, ph.len, sc.lb.data() + r * stride);
   }
+  const T* lb = soft ? sc.xb.data() : sc.lb.data();
   T* __restrict m = sc.m.data();
   T* __restrict S = sc.S.data();
   T* __restrict P = sc.P.data();
@@ -152,7 +155,7 @@ void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, cons
   for (int64_t r = 0; r < R; ++r) {
     for (int64_t j = 0; j < W.k; ++j) {
       const Range o = tap_outputs(W, j);
-      const T* __restrict lq = sc.lb.data() + r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
+      const T* __restrict lq = lb + r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
       for (int64_t ow = o.start; ow < o.end; ++ow) m[ow] = (lq[ow] > m[ow] || lq[ow] != lq[ow]) ? lq[ow] : m[ow];
     }
   }
@@ -160,7 +163,7 @@ void weighted_row(const T* x, const T* l, const std::vector<int64_t>& rows, cons
     for (int64_t j = 0; j < W.k; ++j) {
       const Range o = tap_outputs(W, j);
       const int64_t at = r * stride + ph.phase(W, j) * ph.len + ph.shift(W, j);
-      const T* __restrict lq = sc.lb.data() + at;
+      const T* __restrict lq = lb + at;
       const T* __restrict xq = sc.xb.data() + at;
       for (int64_t ow = o.start; ow < o.end; ++ow) e[ow] = lq[ow] - m[ow];
       exp_nonpositive_array(e + o.start, o.end - o.start);
