@@ -18,6 +18,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"shootout", "train the same CNN on Fashion-MNIST once per pooling method; table, JSON, chart"},
+    {"eval-keypoints", "COCO keypoint AP/AR (OKS) with pycocotools' exact numbers; breakdowns, JSON, chart"},
 };
 
 std::string self_dir() {
@@ -34,7 +35,7 @@ void usage(FILE* out) {
                "fancy: pooling, regularization, keypoints, pose and seq2seq on LibTorch\n\n"
                "usage: fancy <command> [options]     (fancy <command> --help for its options)\n\n"
                "commands:\n");
-  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  for (const auto& c : kCommands) std::fprintf(out, "  %-15s %s\n", c.name, c.summary);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // fancy shootout: the same small CNN trained on Fashion-MNIST once per pooling method,
 // reported as a table (stdout), report.json, report.md and a chart (PNG).
+#include "cli_util.h"
 #include "fashion_mnist.h"
 #include "fancy/fancy_pool.h"
 #include "fancy/pool.h"
@@ -201,16 +202,6 @@ Result train_one(const std::string& method, const fancy::data::ImageSet& train, 
 }
 
 // Writes `text` to path through a temporary name, so a reader never sees half a file.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << text;
-    if (!f) throw std::runtime_error("shootout: cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
 // Mean and sample standard deviation.
 std::pair<double, double> mean_std(const std::vector<double>& v) {
   double m = 0, q = 0;
@@ -255,13 +246,6 @@ std::string markdown(const std::vector<Result>& results, int threads, int epochs
   if (seeds > 1) s << ", mean ± std over " << seeds << " seeds";
   s << ".\n";
   return s.str();
-}
-
-fs::path plot_script() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  buf[n > 0 ? n : 0] = '\0';
-  return fs::path(buf).parent_path().parent_path() / "share" / "fancy" / "plot_shootout.py";
 }
 
 }  // namespace
@@ -329,12 +313,10 @@ int main(int argc, char** argv) {
                               {"train_seconds", r.train_s}, {"pool_fwd_bwd_ms_per_batch", r.pool_ms},
                               {"epoch_loss", r.epoch_loss}});
     }
-    write_atomically(fs::path(out) / "report.json", j.dump(2) + "\n");
-    write_atomically(fs::path(out) / "report.md", "# Pooling shoot-out on Fashion-MNIST\n\n" + table);
-    const fs::path script = plot_script();
-    const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + (fs::path(out) / "report.json").string() +
-                            "' '" + (fs::path(out) / "shootout.png").string() + "'";
-    if (!fs::exists(script) || std::system(cmd.c_str()) != 0) {
+    fancy::cli::write_atomically(fs::path(out) / "report.json", j.dump(2) + "\n");
+    fancy::cli::write_atomically(fs::path(out) / "report.md", "# Pooling shoot-out on Fashion-MNIST\n\n" + table);
+    const fs::path script = fancy::cli::share_file("plot_shootout.py");
+    if (!fancy::cli::run_python(script, {(fs::path(out) / "report.json").string(), (fs::path(out) / "shootout.png").string()})) {
       std::cerr << "shootout: chart not drawn (needs " << script << " and python3-matplotlib)\n";
     }
     std::cout << "wrote " << out << "/report.json, report.md, shootout.png\n";
