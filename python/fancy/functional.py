@@ -6,6 +6,10 @@ Additions over torch: min pooling, global pooling, lp_pool3d and lp_pool padding
 
 import torch
 
+from . import _load_library
+
+_load_library()
+
 _ops = torch.ops.fancy
 
 __all__ = []
