@@ -1,11 +1,11 @@
-// Loading COCO keypoint ground truth and results with simdjson's DOM parser.
-// Every error names the source, the record (array index and id when known), the
-// field, the value and the rule.
+// Loading COCO keypoint ground truth and results with simdjson's On-Demand parser
+// (one forward pass, numbers parsed straight into the columns). Every error names
+// the source, the record (array index and id when known), the field, the value and
+// the rule; malformed JSON is reported with its line.
 #include <simdjson.h>
 
 #include <cmath>
 #include <cstring>
-#include <sstream>
 #include <unordered_set>
 
 #include "fancy/keypoints/coco.h"
@@ -13,66 +13,457 @@
 namespace fancy::keypoints {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
+namespace od = simdjson::ondemand;
 
-const char* type_name(element_type t) {
+const char* type_name(od::value& v) {
+  od::json_type t;
+  if (v.type().get(t)) return "malformed JSON";
   switch (t) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
-    case element_type::INT64:
-    case element_type::UINT64:
-    case element_type::DOUBLE: return "a number";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
+    case od::json_type::array: return "an array";
+    case od::json_type::object: return "an object";
+    case od::json_type::number: return "a number";
+    case od::json_type::string: return "a string";
+    case od::json_type::boolean: return "a boolean";
+    case od::json_type::null: return "null";
   }
   return "a value";
 }
 
-// Where we are, for messages: "gt.json: annotations[12] (id 4051)".
-struct Where {
-  const std::string& source;
-  std::string record;
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw Error(source + ": " + record + ": field '" + field + "' " + what);
+// The text being parsed, for line numbers in messages.
+struct Source {
+  const std::string& name;
+  const simdjson::padded_string& text;
+  od::document* doc = nullptr;
+
+  size_t line_of(const char* p) const {
+    if (p < text.data() || p > text.data() + text.size()) return 0;
+    size_t line = 1;
+    for (const char* c = text.data(); c < p; ++c) line += *c == '\n';
+    return line;
+  }
+
+  // JSON has no NaN or Infinity; Python's json module writes them anyway.
+  std::string non_json_number() const {
+    const std::string_view t(text.data(), text.size());
+    bool in_string = false;
+    size_t line = 1;
+    for (size_t i = 0; i < t.size(); ++i) {
+      const char c = t[i];
+      if (c == '\n') ++line;
+      if (in_string) {
+        if (c == '\\') ++i;
+        else if (c == '"') in_string = false;
+        continue;
+      }
+      if (c == '"') in_string = true;
+      for (const char* word : {"NaN", "Infinity"})
+        if (t.compare(i, std::strlen(word), word) == 0)
+          return std::string("; it contains ") + word + " at line " + std::to_string(line) +
+                 ", which JSON does not allow (coordinates and scores must be finite numbers)";
+    }
+    return "";
+  }
+
+  [[noreturn]] void malformed(simdjson::error_code err) const {
+    std::string where;
+    const char* p = nullptr;
+    if (doc && !doc->current_location().get(p)) where = " near line " + std::to_string(line_of(p));
+    throw Error(name + ": malformed JSON" + where + " (" + simdjson::error_message(err) + ")" + non_json_number());
   }
 };
 
-// JSON has no NaN or Infinity; Python's json module writes them anyway. Point at the
-// first one so the user knows why the parser refused the file.
-std::string locate_non_json_number(std::string_view text) {
-  bool in_string = false;
-  size_t line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\n') ++line;
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    for (const char* word : {"NaN", "Infinity"}) {
-      if (text.compare(i, std::strlen(word), word) == 0)
-        return std::string(" (it contains ") + word + " at line " + std::to_string(line) +
-               ", which JSON does not allow: coordinates and scores must be finite numbers)";
-    }
+// One record being read: "gt.json: annotations[12] (id 4051)".
+struct Record {
+  const Source& src;
+  const char* kind;  // "results", "annotations", ...; the label is built only for messages
+  size_t index = 0;
+  int64_t id = 0;
+  bool has_id = false;
+
+  std::string label() const { return std::string(kind) + "[" + std::to_string(index) + "]"; }
+  std::string name() const { return label() + (has_id ? " (id " + std::to_string(id) + ")" : ""); }
+  [[noreturn]] void fail(std::string_view field, const std::string& what) const {
+    throw Error(src.name + ": " + name() + ": field '" + std::string(field) + "' " + what);
   }
-  return "";
+  // A structural error is malformed JSON; anything else is a wrong value.
+  void check(simdjson::error_code err, std::string_view field, od::value& v, const char* expected) const {
+    if (!err) return;
+    od::json_type t;
+    if (v.type().get(t)) src.malformed(err);  // not a JSON value at all (NaN, a typo, ...)
+    if (err == simdjson::INCORRECT_TYPE || err == simdjson::NUMBER_OUT_OF_RANGE || err == simdjson::NUMBER_ERROR)
+      fail(field, std::string("must be ") + expected + ", got " + type_name(v));
+    src.malformed(err);
+  }
+
+  double number(od::value v, std::string_view field) const {
+    double d;
+    check(v.get_double().get(d), field, v, "a number");
+    if (!std::isfinite(d)) fail(field, "must be finite");
+    return d;
+  }
+  int64_t integer(od::value v, std::string_view field) const {
+    int64_t i;
+    const auto err = v.get_int64().get(i);
+    if (!err) return i;
+    double d;
+    if (!v.get_double().get(d) && std::floor(d) == d && std::fabs(d) < 9.0e18) return static_cast<int64_t>(d);
+    check(err, field, v, "an integer");
+    fail(field, "must be an integer");
+  }
+  bool flag(od::value v, std::string_view field) const {
+    bool b;
+    if (!v.get_bool().get(b)) return b;
+    return number(v, field) != 0;
+  }
+  od::array array(od::value v, std::string_view field) const {
+    od::array a;
+    check(v.get_array().get(a), field, v, "an array");
+    return a;
+  }
+  // Appends the numbers of a JSON array; returns how many.
+  size_t numbers(od::value v, std::string_view field, std::vector<double>& out) const {
+    size_t n = 0;
+    for (auto item : array(v, field)) {
+      double d;
+      if (auto err = item.get_double().get(d)) {
+        od::value e;
+        if (item.get(e)) src.malformed(item.error());
+        check(err, std::string(field) + "[" + std::to_string(n) + "]", e, "a number");
+      }
+      if (!std::isfinite(d)) fail(field, "[" + std::to_string(n) + "] must be finite");
+      out.push_back(d);
+      ++n;
+    }
+    return n;
+  }
+  std::array<double, 4> box(od::value v, std::string_view field) const {
+    std::vector<double> b;
+    numbers(v, field, b);
+    if (b.size() != 4) fail(field, "has " + std::to_string(b.size()) + " values; a box is [x, y, width, height]");
+    return {b[0], b[1], b[2], b[3]};
+  }
+};
+
+// Anything after the top-level value is an error (the document iterator reports its
+// position only while it is not at the end).
+void check_trailing(const Source& src, od::document& doc) {
+  const char* p = nullptr;
+  if (!doc.current_location().get(p))
+    throw Error(src.name + ": malformed JSON: unexpected content after the top-level value at line " +
+                std::to_string(src.line_of(p)));
 }
 
-element parse_document(simdjson::dom::parser& parser, const simdjson::padded_string& text,
-                       const std::string& source) {
-  element doc;
-  const auto err = parser.parse(text).get(doc);
-  if (err) {
-    throw Error(source + ": malformed JSON: " + simdjson::error_message(err) +
-                locate_non_json_number(std::string_view(text.data(), text.size())));
+int key_index(const Layout& layout, std::string_view key) {
+  for (size_t i = 0; i < layout.keys.size(); ++i)
+    if (layout.keys[i] == key) return static_cast<int>(i);
+  return -1;
+}
+
+// Reads the layout's keypoint fields of one record (in any field order) and appends
+// them, concatenated in layout order. `parts` holds one buffer per key.
+struct KeypointFields {
+  const Layout& layout;
+  std::vector<std::vector<double>> parts;
+  std::vector<char> seen;
+  explicit KeypointFields(const Layout& l) : layout(l), parts(l.keys.size()), seen(l.keys.size()) {}
+  void reset() {
+    for (auto& p : parts) p.clear();
+    std::fill(seen.begin(), seen.end(), 0);
   }
-  return doc;
+  // With one key (COCO), the numbers go straight to `direct` (the output column).
+  bool read(const Record& r, std::string_view key, od::value v, std::vector<double>* direct = nullptr) {
+    const int i = key_index(layout, key);
+    if (i < 0) return false;
+    if (direct && parts.size() == 1 && !seen[0]) {
+      const size_t before = direct->size();
+      r.numbers(v, key, *direct);
+      direct_count = direct->size() - before;
+      seen[0] = 2;
+      return true;
+    }
+    parts[i].clear();
+    r.numbers(v, key, parts[i]);
+    seen[i] = 1;
+    return true;
+  }
+  size_t direct_count = 0;
+  void append_to(const Record& r, std::vector<double>& out) const {
+    if (parts.size() == 1 && seen[0] == 2) {
+      if (direct_count % 3)
+        r.fail(layout.keys[0], "has " + std::to_string(direct_count) +
+                                   " values; keypoints are x, y, v triples, so the count must be a multiple of 3");
+      return;
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!seen[i]) r.fail(layout.keys[i], "is missing");
+      if (parts[i].size() % 3)
+        r.fail(layout.keys[i], "has " + std::to_string(parts[i].size()) +
+                                   " values; keypoints are x, y, v triples, so the count must be a multiple of 3");
+      out.insert(out.end(), parts[i].begin(), parts[i].end());
+    }
+  }
+};
+
+template <class Body>
+void for_each_field(const Record& r, od::value v, Body body) {
+  od::object obj;
+  if (auto err = v.get_object().get(obj)) {
+    if (err == simdjson::INCORRECT_TYPE)
+      throw Error(r.src.name + ": " + r.label() + " must be an object, got " + type_name(v));
+    r.src.malformed(err);
+  }
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) r.src.malformed(field.error());
+    body(key, field.value());
+  }
+}
+
+Detections parse_detections_text(const simdjson::padded_string& text, const std::string& name, const Layout& layout) {
+  od::parser parser;
+  od::document doc;
+  Source src{name, text};
+  if (auto err = parser.iterate(text).get(doc)) src.malformed(err);
+  src.doc = &doc;
+  od::array records;
+  if (auto err = doc.get_array().get(records)) {
+    if (err == simdjson::INCORRECT_TYPE)
+      throw Error(name + ": results must be a JSON array of {image_id, category_id, keypoints, score}");
+    src.malformed(err);
+  }
+  Detections dt;
+  dt.source = name;
+  dt.keypoints.reserve(text.size() / 8);  // about one number per 8 bytes; pages are touched only when used
+  KeypointFields kps(layout);
+  size_t i = 0;
+  for (auto item : records) {
+    od::value v;
+    if (item.get(v)) src.malformed(item.error());
+    Record r{src, "results", i};
+    bool has_image = false, has_category = false, has_score = false, has_fallback = false, has_box = false;
+    double score = 0, fallback = 0;
+    int64_t image = 0, category = 0;
+    std::array<double, 4> box{};
+    kps.reset();
+    const size_t before = dt.keypoints.size();
+    for_each_field(r, v, [&](std::string_view key, od::value f) {
+      if (key == "image_id") {
+        image = r.integer(f, key);
+        has_image = true;
+      } else if (key == "category_id") {
+        category = r.integer(f, key);
+        has_category = true;
+      } else if (key == layout.score_key) {
+        score = r.number(f, key);
+        has_score = true;
+      } else if (key == "score") {
+        fallback = r.number(f, key);
+        has_fallback = true;
+      } else if (key == "bbox") {
+        std::vector<double> b;
+        r.numbers(f, key, b);
+        // pycocotools treats an empty box as none.
+        if (!b.empty()) {
+          if (b.size() != 4) r.fail(key, "has " + std::to_string(b.size()) + " values; a box is [x, y, width, height]");
+          box = {b[0], b[1], b[2], b[3]};
+          has_box = true;
+        }
+      } else {
+        kps.read(r, key, f, &dt.keypoints);
+      }
+    });
+    if (!has_image) r.fail("image_id", "is missing");
+    if (!has_category) r.fail("category_id", "is missing");
+    if (!has_score && !has_fallback) r.fail(layout.score_key, "is missing");
+    kps.append_to(r, dt.keypoints);
+    const int64_t k = static_cast<int64_t>((dt.keypoints.size() - before) / 3);
+    if (i == 0) {
+      dt.keypoint_count = k;
+      dt.has_bbox = has_box;  // pycocotools decides from the first result
+    } else if (k != dt.keypoint_count) {
+      r.fail(layout.keys.front(), "holds " + std::to_string(k) + " keypoints but results[0] holds " +
+                                      std::to_string(dt.keypoint_count) + "; every result needs the same count");
+    }
+    if (dt.has_bbox) {
+      if (!has_box) r.fail("bbox", "is missing, but results[0] has one (areas then come from every result's box)");
+      dt.bbox.insert(dt.bbox.end(), box.begin(), box.end());
+    }
+    dt.image_id.push_back(image);
+    dt.category_id.push_back(category);
+    dt.score.push_back(has_score ? score : fallback);
+    ++i;
+  }
+  check_trailing(src, doc);
+  return dt;
+}
+
+void read_images(const Record& top, od::value v, GroundTruth& gt) {
+  size_t i = 0;
+  for (auto item : top.array(v, "images")) {
+    od::value e;
+    if (item.get(e)) top.src.malformed(item.error());
+    Record r{top.src, "images", i++};
+    Image img;
+    bool has_id = false;
+    for_each_field(r, e, [&](std::string_view key, od::value f) {
+      if (key == "id") {
+        img.id = r.integer(f, key);
+        has_id = true;
+      } else if (key == "crowdIndex") {
+        img.crowd_index = r.number(f, key);
+      }
+    });
+    if (!has_id) r.fail("id", "is missing");
+    gt.images.push_back(img);
+  }
+}
+
+void read_categories(const Record& top, od::value v, GroundTruth& gt) {
+  size_t i = 0;
+  for (auto item : top.array(v, "categories")) {
+    od::value e;
+    if (item.get(e)) top.src.malformed(item.error());
+    Record r{top.src, "categories", i++};
+    Category cat;
+    bool has_id = false;
+    for_each_field(r, e, [&](std::string_view key, od::value f) {
+      std::string_view s;
+      if (key == "id") {
+        cat.id = r.integer(f, key);
+        has_id = true;
+      } else if (key == "name") {
+        r.check(f.get_string().get(s), key, f, "a string");
+        cat.name = std::string(s);
+      } else if (key == "keypoints") {
+        for (auto n : r.array(f, key)) {
+          od::value name;
+          if (n.get(name)) top.src.malformed(n.error());
+          r.check(name.get_string().get(s), key, name, "a list of keypoint names (strings)");
+          cat.keypoint_names.emplace_back(s);
+        }
+      } else if (key == "skeleton") {
+        for (auto p : r.array(f, key)) {
+          od::value pair;
+          if (p.get(pair)) top.src.malformed(p.error());
+          std::vector<double> ends;
+          r.numbers(pair, key, ends);
+          if (ends.size() != 2) r.fail(key, "must hold pairs of keypoint numbers");
+          cat.skeleton.push_back({static_cast<int64_t>(ends[0]), static_cast<int64_t>(ends[1])});
+        }
+      }
+    });
+    if (!has_id) r.fail("id", "is missing");
+    gt.categories.push_back(std::move(cat));
+  }
+}
+
+void read_annotations(const Record& top, od::value v, const Layout& layout, GroundTruth& gt) {
+  KeypointFields kps(layout);
+  size_t i = 0;
+  for (auto item : top.array(v, "annotations")) {
+    od::value e;
+    if (item.get(e)) top.src.malformed(item.error());
+    Record r{top.src, "annotations", i++};
+    Annotation a;
+    bool has_image = false, has_category = false, has_box = false;
+    kps.reset();
+    for_each_field(r, e, [&](std::string_view key, od::value f) {
+      if (key == "id") {
+        a.id = r.integer(f, key);
+        r.id = a.id;
+        r.has_id = true;
+      } else if (key == "image_id") {
+        a.image_id = r.integer(f, key);
+        has_image = true;
+      } else if (key == "category_id") {
+        a.category_id = r.integer(f, key);
+        has_category = true;
+      } else if (key == "bbox") {
+        a.bbox = r.box(f, key);
+        has_box = true;
+      } else if (key == "area") {
+        a.area = r.number(f, key);
+        a.has_area = true;
+      } else if (key == "iscrowd") {
+        a.iscrowd = r.flag(f, key);
+      } else if (key == "num_keypoints") {
+        a.num_keypoints = r.integer(f, key);
+      } else if (key == "ignore") {
+        a.ignore = r.flag(f, key) ? 1 : 0;
+      } else {
+        kps.read(r, key, f);
+      }
+    });
+    if (!r.has_id) r.fail("id", "is missing");
+    if (!has_image) r.fail("image_id", "is missing");
+    if (!has_category) r.fail("category_id", "is missing");
+    if (!has_box) r.fail("bbox", "is missing (OKS needs the box when a ground truth has no labelled keypoint)");
+    kps.append_to(r, a.keypoints);
+    gt.annotations.push_back(std::move(a));
+  }
+}
+
+// Unique ids; every annotation on a known image and category.
+void check_references(const GroundTruth& gt) {
+  std::unordered_set<int64_t> images, categories, annotations;
+  for (size_t i = 0; i < gt.images.size(); ++i)
+    if (!images.insert(gt.images[i].id).second)
+      throw Error(gt.source + ": images[" + std::to_string(i) + "]: field 'id' " + std::to_string(gt.images[i].id) +
+                  " is used by another image");
+  for (size_t i = 0; i < gt.categories.size(); ++i)
+    if (!categories.insert(gt.categories[i].id).second)
+      throw Error(gt.source + ": categories[" + std::to_string(i) + "]: field 'id' " +
+                  std::to_string(gt.categories[i].id) + " is used by another category");
+  for (size_t i = 0; i < gt.annotations.size(); ++i) {
+    const auto& a = gt.annotations[i];
+    const std::string rec = gt.source + ": annotations[" + std::to_string(i) + "] (id " + std::to_string(a.id) + "): ";
+    if (!images.count(a.image_id))
+      throw Error(rec + "field 'image_id' " + std::to_string(a.image_id) + " is not in 'images'");
+    if (!categories.count(a.category_id))
+      throw Error(rec + "field 'category_id' " + std::to_string(a.category_id) + " is not in 'categories'");
+    if (!annotations.insert(a.id).second)
+      throw Error(rec + "field 'id' " + std::to_string(a.id) + " is used by another annotation (ids must be unique)");
+  }
+}
+
+GroundTruth parse_ground_truth_text(const simdjson::padded_string& text, const std::string& name,
+                                    const Layout& layout) {
+  od::parser parser;
+  od::document doc;
+  Source src{name, text};
+  if (auto err = parser.iterate(text).get(doc)) src.malformed(err);
+  src.doc = &doc;
+  od::object root;
+  if (auto err = doc.get_object().get(root)) {
+    if (err == simdjson::INCORRECT_TYPE)
+      throw Error(name + ": the ground truth must be a JSON object with images, annotations and categories");
+    src.malformed(err);
+  }
+  GroundTruth gt;
+  gt.source = name;
+  gt.keypoint_keys = layout.keys;
+  bool seen[3] = {false, false, false};
+  Record top{src, "top level"};  // only arrays are read through it
+  for (auto field : root) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) src.malformed(field.error());
+    if (key == "images") {
+      read_images(top, field.value(), gt);
+      seen[0] = true;
+    } else if (key == "annotations") {
+      read_annotations(top, field.value(), layout, gt);
+      seen[1] = true;
+    } else if (key == "categories") {
+      read_categories(top, field.value(), gt);
+      seen[2] = true;
+    }
+  }
+  check_trailing(src, doc);
+  const char* names[3] = {"images", "annotations", "categories"};
+  for (int i = 0; i < 3; ++i)
+    if (!seen[i]) throw Error(name + ": the ground truth has no '" + names[i] + "' array");
+  check_references(gt);
+  return gt;
 }
 
 simdjson::padded_string read_file(const std::string& path) {
@@ -82,251 +473,22 @@ simdjson::padded_string read_file(const std::string& path) {
   return text;
 }
 
-bool find(const object& obj, std::string_view key, element& out) {
-  return !obj[key].get(out);
-}
-
-element require(const object& obj, const Where& where, std::string_view key) {
-  element e;
-  if (!find(obj, key, e)) where.fail(std::string(key), "is missing");
-  return e;
-}
-
-double to_number(element e, const Where& where, const std::string& field) {
-  double v;
-  if (e.get_double().get(v)) where.fail(field, std::string("must be a number, got ") + type_name(e.type()));
-  if (!std::isfinite(v)) where.fail(field, "must be finite, got " + std::to_string(v));
-  return v;
-}
-
-int64_t to_integer(element e, const Where& where, const std::string& field) {
-  int64_t v;
-  if (!e.get_int64().get(v)) return v;
-  double d;
-  if (!e.get_double().get(d) && std::floor(d) == d && std::fabs(d) < 9.0e18) return static_cast<int64_t>(d);
-  where.fail(field, std::string("must be an integer, got ") + type_name(e.type()));
-}
-
-bool to_flag(element e, const Where& where, const std::string& field) {
-  bool b;
-  if (!e.get_bool().get(b)) return b;
-  return to_number(e, where, field) != 0;
-}
-
-array to_array(element e, const Where& where, const std::string& field) {
-  array a;
-  if (e.get_array().get(a)) where.fail(field, std::string("must be an array, got ") + type_name(e.type()));
-  return a;
-}
-
-object to_object(element e, const std::string& source, const std::string& record) {
-  object o;
-  if (e.get_object().get(o))
-    throw Error(source + ": " + record + " must be an object, got " + type_name(e.type()));
-  return o;
-}
-
-array top_array(const object& root, const std::string& source, std::string_view key) {
-  element e;
-  if (!find(root, key, e)) throw Error(source + ": the ground truth has no '" + std::string(key) + "' array");
-  array a;
-  if (e.get_array().get(a))
-    throw Error(source + ": '" + std::string(key) + "' must be an array, got " + type_name(e.type()));
-  return a;
-}
-
-// Appends the x, y, v triples of every layout key; returns the number of values added.
-void append_keypoints(const object& obj, const Where& where, const Layout& layout, std::vector<double>& out) {
-  for (const auto& key : layout.keys) {
-    const array a = to_array(require(obj, where, key), where, key);
-    const size_t before = out.size();
-    size_t i = 0;
-    for (element v : a) {
-      double d;
-      if (v.get_double().get(d))
-        where.fail(key, "[" + std::to_string(i) + "] must be a number, got " + type_name(v.type()));
-      if (!std::isfinite(d)) where.fail(key, "[" + std::to_string(i) + "] must be finite");
-      out.push_back(d);
-      ++i;
-    }
-    if ((out.size() - before) % 3 != 0)
-      where.fail(key, "has " + std::to_string(out.size() - before) +
-                          " values; keypoints are x, y, v triples, so the count must be a multiple of 3");
-  }
-}
-
-std::array<double, 4> read_box(element e, const Where& where, const std::string& field) {
-  const array a = to_array(e, where, field);
-  std::array<double, 4> box{};
-  size_t n = 0;
-  for (element v : a) {
-    if (n < 4) box[n] = to_number(v, where, field + "[" + std::to_string(n) + "]");
-    ++n;
-  }
-  if (n != 4) where.fail(field, "has " + std::to_string(n) + " values; a box is [x, y, width, height]");
-  return box;
-}
-
-std::string record_name(const char* array_name, size_t index, const object& obj) {
-  std::string r = std::string(array_name) + "[" + std::to_string(index) + "]";
-  element id;
-  int64_t v;
-  if (find(obj, "id", id) && !id.get_int64().get(v)) r += " (id " + std::to_string(v) + ")";
-  return r;
-}
-
-GroundTruth parse_ground_truth_document(element doc, const std::string& source, const Layout& layout) {
-  object root;
-  if (doc.get_object().get(root))
-    throw Error(source + ": the ground truth must be a JSON object with images, annotations and categories");
-  GroundTruth gt;
-  gt.source = source;
-  gt.keypoint_keys = layout.keys;
-
-  std::unordered_set<int64_t> image_ids, category_ids, annotation_ids;
-  size_t index = 0;
-  for (element e : top_array(root, source, "images")) {
-    const std::string rec = "images[" + std::to_string(index++) + "]";
-    const object o = to_object(e, source, rec);
-    const Where where{source, rec};
-    Image img;
-    img.id = to_integer(require(o, where, "id"), where, "id");
-    element ci;
-    if (find(o, "crowdIndex", ci)) img.crowd_index = to_number(ci, where, "crowdIndex");
-    if (!image_ids.insert(img.id).second) where.fail("id", std::to_string(img.id) + " is used by another image");
-    gt.images.push_back(img);
-  }
-
-  index = 0;
-  for (element e : top_array(root, source, "categories")) {
-    const std::string rec = "categories[" + std::to_string(index++) + "]";
-    const object o = to_object(e, source, rec);
-    const Where where{source, rec};
-    Category cat;
-    cat.id = to_integer(require(o, where, "id"), where, "id");
-    element v;
-    std::string_view s;
-    if (find(o, "name", v) && !v.get_string().get(s)) cat.name = std::string(s);
-    if (find(o, "keypoints", v)) {
-      for (element name : to_array(v, where, "keypoints")) {
-        if (name.get_string().get(s)) where.fail("keypoints", "must hold keypoint names (strings)");
-        cat.keypoint_names.emplace_back(s);
-      }
-    }
-    if (find(o, "skeleton", v)) {
-      for (element pair : to_array(v, where, "skeleton")) {
-        std::array<int64_t, 2> edge{};
-        size_t n = 0;
-        for (element j : to_array(pair, where, "skeleton")) {
-          if (n < 2) edge[n] = to_integer(j, where, "skeleton");
-          ++n;
-        }
-        if (n != 2) where.fail("skeleton", "must hold pairs of keypoint numbers");
-        cat.skeleton.push_back(edge);
-      }
-    }
-    if (!category_ids.insert(cat.id).second) where.fail("id", std::to_string(cat.id) + " is used by another category");
-    gt.categories.push_back(std::move(cat));
-  }
-
-  index = 0;
-  array anns = top_array(root, source, "annotations");
-  gt.annotations.reserve(anns.size());
-  for (element e : anns) {
-    const size_t i = index++;
-    const object o = to_object(e, source, "annotations[" + std::to_string(i) + "]");
-    const Where where{source, record_name("annotations", i, o)};
-    Annotation a;
-    a.id = to_integer(require(o, where, "id"), where, "id");
-    a.image_id = to_integer(require(o, where, "image_id"), where, "image_id");
-    a.category_id = to_integer(require(o, where, "category_id"), where, "category_id");
-    if (!image_ids.count(a.image_id)) where.fail("image_id", std::to_string(a.image_id) + " is not in 'images'");
-    if (!category_ids.count(a.category_id))
-      where.fail("category_id", std::to_string(a.category_id) + " is not in 'categories'");
-    if (!annotation_ids.insert(a.id).second)
-      where.fail("id", std::to_string(a.id) + " is used by another annotation (ids must be unique)");
-    append_keypoints(o, where, layout, a.keypoints);
-    a.bbox = read_box(require(o, where, "bbox"), where, "bbox");
-    element v;
-    if (find(o, "area", v)) {
-      a.area = to_number(v, where, "area");
-      a.has_area = true;
-    }
-    if (find(o, "iscrowd", v)) a.iscrowd = to_flag(v, where, "iscrowd");
-    if (find(o, "num_keypoints", v)) a.num_keypoints = to_integer(v, where, "num_keypoints");
-    if (find(o, "ignore", v)) a.ignore = to_flag(v, where, "ignore") ? 1 : 0;
-    gt.annotations.push_back(std::move(a));
-  }
-  return gt;
-}
-
-Detections parse_detections_document(element doc, const std::string& source, const Layout& layout) {
-  array records;
-  if (doc.get_array().get(records))
-    throw Error(source + ": results must be a JSON array of {image_id, category_id, keypoints, score}, got " +
-                type_name(doc.type()));
-  Detections dt;
-  dt.source = source;
-  const size_t n = records.size();
-  dt.image_id.reserve(n);
-  dt.category_id.reserve(n);
-  dt.score.reserve(n);
-  size_t index = 0;
-  for (element e : records) {
-    const size_t i = index++;
-    const std::string rec = "results[" + std::to_string(i) + "]";
-    const object o = to_object(e, source, rec);
-    const Where where{source, rec};
-    dt.image_id.push_back(to_integer(require(o, where, "image_id"), where, "image_id"));
-    dt.category_id.push_back(to_integer(require(o, where, "category_id"), where, "category_id"));
-    element s;
-    if (find(o, layout.score_key, s)) dt.score.push_back(to_number(s, where, layout.score_key));
-    else dt.score.push_back(to_number(require(o, where, "score"), where, "score"));
-    const size_t before = dt.keypoints.size();
-    if (i == 0) dt.keypoints.reserve(n * 3 * 17);
-    append_keypoints(o, where, layout, dt.keypoints);
-    const int64_t k = static_cast<int64_t>(dt.keypoints.size() - before) / 3;
-    if (i == 0) dt.keypoint_count = k;
-    else if (k != dt.keypoint_count)
-      where.fail(layout.keys.front(), "holds " + std::to_string(k) + " keypoints but results[0] holds " +
-                                          std::to_string(dt.keypoint_count) + "; every result needs the same count");
-    // pycocotools decides from the first result whether areas come from boxes.
-    element box;
-    const bool has_box = find(o, "bbox", box) && !(box.is_array() && box.get_array().value().size() == 0);
-    if (i == 0) dt.has_bbox = has_box;
-    if (dt.has_bbox) {
-      if (!has_box) where.fail("bbox", "is missing, but results[0] has one (areas then come from every result's box)");
-      const auto b = read_box(box, where, "bbox");
-      dt.bbox.insert(dt.bbox.end(), b.begin(), b.end());
-    }
-  }
-  return dt;
-}
-
 }  // namespace
 
 GroundTruth parse_ground_truth(std::string_view json, const std::string& source, const Layout& layout) {
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  return parse_ground_truth_document(parse_document(parser, text, source), source, layout);
+  return parse_ground_truth_text(simdjson::padded_string(json), source, layout);
 }
 
 GroundTruth load_ground_truth(const std::string& path, const Layout& layout) {
-  simdjson::dom::parser parser;
-  const auto text = read_file(path);
-  return parse_ground_truth_document(parse_document(parser, text, path), path, layout);
+  return parse_ground_truth_text(read_file(path), path, layout);
 }
 
 Detections parse_detections(std::string_view json, const std::string& source, const Layout& layout) {
-  simdjson::dom::parser parser;
-  const simdjson::padded_string text(json);
-  return parse_detections_document(parse_document(parser, text, source), source, layout);
+  return parse_detections_text(simdjson::padded_string(json), source, layout);
 }
 
 Detections load_detections(const std::string& path, const Layout& layout) {
-  simdjson::dom::parser parser;
-  const auto text = read_file(path);
-  return parse_detections_document(parse_document(parser, text, path), path, layout);
+  return parse_detections_text(read_file(path), path, layout);
 }
 
 }  // namespace fancy::keypoints
