@@ -2,13 +2,23 @@
 // (one forward pass, numbers parsed straight into the columns). Every error names
 // the source, the record (array index and id when known), the field, the value and
 // the rule; malformed JSON is reported with its line.
+#include <fcntl.h>
 #include <simdjson.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+
+#include <algorithm>
 #include <cmath>
+#include <exception>
+#include <functional>
 #include <cstring>
 #include <unordered_set>
 
 #include "fancy/keypoints/coco.h"
+#include "keypoints/loader.h"
 
 namespace fancy::keypoints {
 namespace {
@@ -32,7 +42,7 @@ const char* type_name(od::value& v) {
 // The text being parsed, for line numbers in messages.
 struct Source {
   const std::string& name;
-  const simdjson::padded_string& text;
+  std::string_view text;
   od::document* doc = nullptr;
 
   size_t line_of(const char* p) const {
@@ -219,11 +229,14 @@ void for_each_field(const Record& r, od::value v, Body body) {
   }
 }
 
-Detections parse_detections_text(const simdjson::padded_string& text, const std::string& name, const Layout& layout) {
+// Parses results from text[0, len) (readable, with simdjson's padding, up to
+// `capacity`); record numbers in messages start at `first_index`.
+Detections parse_detections_text(const char* text, size_t len, size_t capacity, const std::string& name,
+                                 const Layout& layout, size_t first_index = 0) {
   od::parser parser;
   od::document doc;
-  Source src{name, text};
-  if (auto err = parser.iterate(text).get(doc)) src.malformed(err);
+  Source src{name, std::string_view(text, len)};
+  if (auto err = parser.iterate(simdjson::padded_string_view(text, len, capacity)).get(doc)) src.malformed(err);
   src.doc = &doc;
   od::array records;
   if (auto err = doc.get_array().get(records)) {
@@ -233,13 +246,13 @@ Detections parse_detections_text(const simdjson::padded_string& text, const std:
   }
   Detections dt;
   dt.source = name;
-  dt.keypoints.reserve(text.size() / 8);  // about one number per 8 bytes; pages are touched only when used
+  dt.keypoints.reserve(len / 8);  // about one number per 8 bytes; pages are touched only when used
   KeypointFields kps(layout);
   size_t i = 0;
   for (auto item : records) {
     od::value v;
     if (item.get(v)) src.malformed(item.error());
-    Record r{src, "results", i};
+    Record r{src, "results", first_index + i};
     bool has_image = false, has_category = false, has_score = false, has_fallback = false, has_box = false;
     double score = 0, fallback = 0;
     int64_t image = 0, category = 0;
@@ -426,12 +439,12 @@ void check_references(const GroundTruth& gt) {
   }
 }
 
-GroundTruth parse_ground_truth_text(const simdjson::padded_string& text, const std::string& name,
-                                    const Layout& layout) {
+GroundTruth parse_ground_truth_text(const char* data, size_t len, const std::string& name, const Layout& layout) {
   od::parser parser;
   od::document doc;
-  Source src{name, text};
-  if (auto err = parser.iterate(text).get(doc)) src.malformed(err);
+  Source src{name, std::string_view(data, len)};
+  if (auto err = parser.iterate(simdjson::padded_string_view(data, len, len + simdjson::SIMDJSON_PADDING)).get(doc))
+    src.malformed(err);
   src.doc = &doc;
   od::object root;
   if (auto err = doc.get_object().get(root)) {
@@ -466,29 +479,134 @@ GroundTruth parse_ground_truth_text(const simdjson::padded_string& text, const s
   return gt;
 }
 
-simdjson::padded_string read_file(const std::string& path) {
-  simdjson::padded_string text;
-  if (simdjson::padded_string::load(path).get(text))
-    throw Error(path + ": cannot read the file (missing or unreadable)");
-  return text;
-}
+// A file's text, mapped privately (copy-on-write, so the parser may mark a split in
+// place) and followed by simdjson's padding: an anonymous mapping of the padded size is
+// laid down first and the file is mapped over its start, so the bytes after the end
+// are readable zeros even when the file ends at a page boundary. MAP_POPULATE maps all
+// pages at once instead of one fault per page.
+class FileText {
+ public:
+  explicit FileText(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw Error(path + ": cannot read the file (" + std::strerror(errno) + ")");
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(path + ": cannot read the file (not a regular file)");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    mapped_ = size_ + simdjson::SIMDJSON_PADDING;
+    void* base = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+      ::close(fd);
+      throw Error(path + ": cannot map the file (" + std::strerror(errno) + ")");
+    }
+    if (size_ > 0 &&
+        mmap(base, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0) == MAP_FAILED) {
+      munmap(base, mapped_);
+      ::close(fd);
+      throw Error(path + ": cannot map the file (" + std::strerror(errno) + ")");
+    }
+    ::close(fd);
+    data_ = static_cast<char*>(base);
+  }
+  ~FileText() { munmap(data_, mapped_); }
+  FileText(const FileText&) = delete;
+  FileText& operator=(const FileText&) = delete;
+  char* data() { return data_; }
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0, mapped_ = 0;
+};
 
 }  // namespace
 
 GroundTruth parse_ground_truth(std::string_view json, const std::string& source, const Layout& layout) {
-  return parse_ground_truth_text(simdjson::padded_string(json), source, layout);
+  const simdjson::padded_string text(json);
+  return parse_ground_truth_text(text.data(), text.size(), source, layout);
 }
 
 GroundTruth load_ground_truth(const std::string& path, const Layout& layout) {
-  return parse_ground_truth_text(read_file(path), path, layout);
+  const FileText text(path);
+  return parse_ground_truth_text(text.data(), text.size(), path, layout);
 }
 
 Detections parse_detections(std::string_view json, const std::string& source, const Layout& layout) {
-  return parse_detections_text(simdjson::padded_string(json), source, layout);
+  const simdjson::padded_string text(json);
+  return parse_detections_text(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING, source, layout);
 }
 
 Detections load_detections(const std::string& path, const Layout& layout) {
-  return parse_detections_text(read_file(path), path, layout);
+  const FileText text(path);
+  return parse_detections_text(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING, path, layout);
+}
+
+// Parallel loading of a large results file: the text is cut at a record boundary
+// near `share` of its length and the two halves are parsed as two arrays, the second
+// on `other` (which may run other work first). A cut is accepted only if the first
+// half parses as a complete JSON array, which is impossible when the cut falls inside
+// a string or a nested value; on any error the whole file is parsed again in one piece
+// so that messages carry the file's own record numbers and lines.
+Detections load_detections_split(const std::string& path, const Layout& layout, double share,
+                                 const std::function<void(std::function<void()>)>& other) {
+  FileText text(path);
+  char* data = text.data();
+  const size_t n = text.size();
+  auto whole = [&] { return parse_detections_text(data, n, n + simdjson::SIMDJSON_PADDING, path, layout); };
+  // The first "}," followed by spaces and "{" after the target offset; the comma
+  // becomes the first half's "]" and the byte before "{" the second half's "[".
+  size_t cut = static_cast<size_t>(static_cast<double>(n) * std::clamp(share, 0.05, 0.95));
+  size_t comma = std::string::npos, open = std::string::npos;
+  for (size_t i = cut; i + 2 < n && i < cut + (1u << 20); ++i) {
+    if (data[i] != '}') continue;
+    size_t j = i + 1;
+    while (j < n && (data[j] == ' ' || data[j] == '\n' || data[j] == '\r' || data[j] == '\t')) ++j;
+    if (j >= n || data[j] != ',') continue;
+    size_t k = j + 1;
+    while (k < n && (data[k] == ' ' || data[k] == '\n' || data[k] == '\r' || data[k] == '\t')) ++k;
+    if (k < n && data[k] == '{' && k > j + 1) {
+      comma = j;
+      open = k - 1;
+      break;
+    }
+  }
+  if (comma == std::string::npos) return whole();
+  const char saved_comma = data[comma], saved_open = data[open];
+  data[comma] = ']';
+  data[open] = '[';
+  Detections first, second;
+  bool ok = true;
+  std::exception_ptr second_error;
+  other([&] {
+    try {
+      second = parse_detections_text(data + open, n - open, n - open + simdjson::SIMDJSON_PADDING, path, layout);
+    } catch (...) {
+      second_error = std::current_exception();
+    }
+  });
+  try {
+    // The first half ends at the comma; the bytes after it serve as simdjson's padding.
+    first = parse_detections_text(data, comma + 1, n + simdjson::SIMDJSON_PADDING, path, layout);
+  } catch (...) {
+    ok = false;
+  }
+  other(nullptr);  // wait for the second half
+  data[comma] = saved_comma;
+  data[open] = saved_open;
+  if (!ok || second_error || (second.size() && first.size() &&
+                              (second.has_bbox != first.has_bbox || second.keypoint_count != first.keypoint_count)))
+    return whole();
+  if (first.size() == 0) return second;
+  auto append = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
+  append(first.image_id, second.image_id);
+  append(first.category_id, second.category_id);
+  append(first.score, second.score);
+  append(first.keypoints, second.keypoints);
+  append(first.bbox, second.bbox);
+  return first;
 }
 
 }  // namespace fancy::keypoints

@@ -7,9 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <exception>
+#include <filesystem>
+#include <future>
 #include <thread>
 #include <unordered_map>
 
+#include "keypoints/loader.h"
 #include "keypoints/numpy_math.h"
 
 namespace fancy::keypoints {
@@ -29,42 +33,52 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Runs body(i) for i in [0, n) on `threads` threads, in contiguous chunks. Each i
-// writes only its own slot, so the result does not depend on the thread count.
+// Runs body(i, worker) for i in [0, n) on up to `threads` threads, in contiguous
+// chunks. Each i writes only its own slots, so results do not depend on the thread
+// count; `worker` (0 .. threads-1) selects per-thread scratch.
 template <class F>
 void parallel_for(size_t n, int threads, F body) {
-  const size_t t = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), n / 64 + 1));
+  const size_t t = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), n));
   if (t == 1) {
-    for (size_t i = 0; i < n; ++i) body(i);
+    for (size_t i = 0; i < n; ++i) body(i, size_t{0});
     return;
   }
   std::vector<std::thread> pool;
-  for (size_t w = 0; w < t; ++w) {
+  for (size_t w = 1; w < t; ++w) {
     pool.emplace_back([&, w] {
-      for (size_t i = n * w / t; i < n * (w + 1) / t; ++i) body(i);
+      for (size_t i = n * w / t; i < n * (w + 1) / t; ++i) body(i, w);
     });
   }
+  for (size_t i = 0; i < n / t; ++i) body(i, size_t{0});
   for (auto& th : pool) th.join();
 }
 
-// One (category, image) pair: its ground truths in file order, its detections in
-// score order cut to the largest maxDets, and the OKS between them.
-struct Unit {
-  std::vector<size_t> gts;
-  std::vector<size_t> dts;
-  std::vector<double> oks;  // dts.size() x gts.size()
-};
+// Stable sort of a short index range by descending key (insertion sort: no
+// allocation), falling back to std::stable_sort for long ranges.
+template <class It, class Key>
+void stable_sort_desc(It first, It last, Key key) {
+  if (last - first > 64) {
+    std::stable_sort(first, last, [&](auto a, auto b) { return key(a) > key(b); });
+    return;
+  }
+  for (It i = first + (first != last); i < last; ++i) {
+    auto v = *i;
+    It j = i;
+    for (; j > first && key(*(j - 1)) < key(v); --j) *j = *(j - 1);
+    *j = v;
+  }
+}
 
-// evaluateImg's output for one (category, area range, image), reduced to what
-// accumulate reads: per detection its score and, per threshold, whether it is a
-// true positive (matched to a GT id != 0) and whether it is ignored.
-struct ImageEval {
-  bool present = false;
-  std::vector<double> scores;
-  std::vector<uint16_t> matched;  // bit t
-  std::vector<uint16_t> ignored;  // bit t
-  int64_t not_ignored_gts = 0;
-  std::vector<std::pair<size_t, size_t>> pairs;  // (dt, gt) matched at threshold 0
+// The evaluation is laid out in flat arrays, one "unit" per (category, image) pair in
+// that order (k-major, as pycocotools' evalImgs): each unit's ground truths in file
+// order, its detections in score order (the first maxDets[-1] are used), its OKS
+// matrix, and per area range the flags accumulate reads. Detection "slots" are
+// positions in the units' concatenated detection lists.
+struct Csr {
+  std::vector<size_t> begin;  // size units + 1
+  std::vector<size_t> items;
+  size_t size(size_t u) const { return begin[u + 1] - begin[u]; }
+  const size_t* at(size_t u) const { return items.data() + begin[u]; }
 };
 
 class Evaluator {
@@ -76,10 +90,11 @@ class Evaluator {
 
  private:
   void check_and_index();
-  void compute_oks(Unit& u) const;
+  void group_units();
+  void compute_oks(size_t u);
   double gt_area_for_range(const Annotation& g) const;
   double oks_area(const Annotation& g) const;
-  void evaluate_unit(const Unit& u, size_t a, ImageEval& out) const;
+  void evaluate_unit(size_t u);
   void accumulate(const std::vector<char>& image_mask, std::vector<double>& precision,
                   std::vector<double>& recall, std::vector<double>* scores) const;
   double summarize(const std::vector<double>& precision, const std::vector<double>& recall, bool ap,
@@ -87,6 +102,7 @@ class Evaluator {
   std::array<double, 10> summary_numbers(const std::vector<double>& precision, const std::vector<double>& recall,
                                          int64_t k_only) const;
   void keypoint_breakdown(EvalResult& r) const;
+  size_t used_dts(size_t u) const { return std::min(dts_.size(u), static_cast<size_t>(max_dets_.back())); }
 
   const GroundTruth& gt_;
   const Detections& dt_;
@@ -97,8 +113,13 @@ class Evaluator {
   std::vector<double> iou_thrs_, rec_thrs_;
   std::vector<double> dt_area_;
   std::vector<char> dt_dropped_;
-  std::vector<Unit> units_;                  // [k][i]
-  std::vector<ImageEval> evals_;             // [k][a][i]
+  size_t units_ = 0;
+  Csr gts_, dts_;                  // per unit: annotation indices, detection indices
+  std::vector<size_t> oks_begin_;  // per unit: offset of its used_dts x gts OKS matrix
+  std::vector<double> oks_;
+  std::vector<uint16_t> matched_, ignored_;  // [area][slot], bit t
+  std::vector<int64_t> npig_;                // [area][unit]: ground truths not ignored
+  std::vector<long> match0_;                 // [slot]: GT matched at OKS .5, area all, or -1
   int threads_ = 1;
 };
 
@@ -199,23 +220,45 @@ void Evaluator::check_and_index() {
     }
   }
 
-  // Units [k][i]: GTs and detections grouped in file order, as pycocotools' _prepare.
+}
+
+// Groups GTs and detections by (category, image), in file order as pycocotools'
+// _prepare, then sorts each unit's detections by score (stable).
+void Evaluator::group_units() {
   std::unordered_map<int64_t, size_t> img_pos, cat_pos;
   for (size_t i = 0; i < img_ids_.size(); ++i) img_pos[img_ids_[i]] = i;
   for (size_t k = 0; k < cat_ids_.size(); ++k) cat_pos[cat_ids_[k]] = k;
   const size_t I = img_ids_.size();
-  units_.assign(cat_ids_.size() * I, Unit{});
-  auto unit_of = [&](int64_t img, int64_t cat) -> Unit* {
+  units_ = cat_ids_.size() * I;
+  auto unit_of = [&](int64_t img, int64_t cat) -> long {
     auto i = img_pos.find(img);
     auto k = cat_pos.find(cat);
-    if (i == img_pos.end() || k == cat_pos.end()) return nullptr;
-    return &units_[k->second * I + i->second];
+    if (i == img_pos.end() || k == cat_pos.end()) return -1;
+    return static_cast<long>(k->second * I + i->second);
   };
-  for (size_t g = 0; g < gt_.annotations.size(); ++g)
-    if (Unit* u = unit_of(gt_.annotations[g].image_id, gt_.annotations[g].category_id)) u->gts.push_back(g);
-  for (size_t d = 0; d < n; ++d)
-    if (!dt_dropped_[d])
-      if (Unit* u = unit_of(dt_.image_id[d], dt_.category_id[d])) u->dts.push_back(d);
+  auto fill = [&](Csr& csr, size_t n, auto unit_of_item) {
+    std::vector<long> unit(n);
+    csr.begin.assign(units_ + 1, 0);
+    for (size_t x = 0; x < n; ++x) {
+      unit[x] = unit_of_item(x);
+      if (unit[x] >= 0) ++csr.begin[unit[x] + 1];
+    }
+    for (size_t u = 0; u < units_; ++u) csr.begin[u + 1] += csr.begin[u];
+    csr.items.resize(csr.begin[units_]);
+    std::vector<size_t> next(csr.begin.begin(), csr.begin.end() - 1);
+    for (size_t x = 0; x < n; ++x)
+      if (unit[x] >= 0) csr.items[next[unit[x]]++] = x;
+  };
+  fill(gts_, gt_.annotations.size(), [&](size_t g) {
+    return unit_of(gt_.annotations[g].image_id, gt_.annotations[g].category_id);
+  });
+  fill(dts_, dt_.size(), [&](size_t d) { return dt_dropped_[d] ? -1L : unit_of(dt_.image_id[d], dt_.category_id[d]); });
+  oks_begin_.assign(units_ + 1, 0);
+  for (size_t u = 0; u < units_; ++u) {
+    stable_sort_desc(dts_.items.begin() + dts_.begin[u], dts_.items.begin() + dts_.begin[u + 1],
+                     [&](size_t d) { return dt_.score[d]; });
+    oks_begin_[u + 1] = oks_begin_[u] + used_dts(u) * gts_.size(u);
+  }
 }
 
 double Evaluator::oks_area(const Annotation& g) const {
@@ -230,17 +273,23 @@ double Evaluator::gt_area_for_range(const Annotation& g) const {
   return g.area;
 }
 
-// computeOks for one (image, category).
-void Evaluator::compute_oks(Unit& u) const {
-  // Stable sort by -score, then keep the first maxDets[-1].
-  std::stable_sort(u.dts.begin(), u.dts.end(), [&](size_t a, size_t b) { return dt_.score[a] > dt_.score[b]; });
-  if (u.dts.size() > static_cast<size_t>(max_dets_.back())) u.dts.resize(max_dets_.back());
-  const size_t D = u.dts.size(), G = u.gts.size();
+// computeOks for one (image, category): the first maxDets[-1] detections in score
+// order against every ground truth.
+void Evaluator::compute_oks(size_t u) {
+  const size_t D = used_dts(u), G = gts_.size(u);
   if (D == 0 || G == 0) return;
-  u.oks.assign(D * G, 0.0);
-  std::vector<double> terms(K_);
+  const size_t* gts = gts_.at(u);
+  const size_t* dts = dts_.at(u);
+  double* oks = &oks_[oks_begin_[u]];
+  double terms[256];
+  std::vector<double> heap_terms;
+  double* buf = terms;
+  if (K_ > 256) {
+    heap_terms.resize(K_);
+    buf = heap_terms.data();
+  }
   for (size_t j = 0; j < G; ++j) {
-    const Annotation& g = gt_.annotations[u.gts[j]];
+    const Annotation& g = gt_.annotations[gts[j]];
     const double* kg = g.keypoints.data();
     size_t k1 = 0;
     for (size_t t = 0; t < K_; ++t) k1 += kg[3 * t + 2] > 0;
@@ -249,7 +298,14 @@ void Evaluator::compute_oks(Unit& u) const {
     const double y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
     const double area = oks_area(g) + kEps;
     for (size_t i = 0; i < D; ++i) {
-      const double* kd = &dt_.keypoints[u.dts[i] * 3 * K_];
+      const double* kd = &dt_.keypoints[dts[i] * 3 * K_];
+      const size_t count = k1 > 0 ? k1 : K_;
+      // Matching only ever compares OKS with thresholds >= 0.5, so a pair whose OKS is
+      // certainly below 0.5 (the terms left cannot lift the mean there) is stored as 0
+      // without computing the rest; every other pair gets pycocotools' exact value.
+      const double give_up = 0.5 * static_cast<double>(count) - 1e-6;
+      double partial = 0;
+      bool below = false;
       size_t n = 0;
       for (size_t t = 0; t < K_; ++t) {
         double dx, dy;
@@ -262,22 +318,35 @@ void Evaluator::compute_oks(Unit& u) const {
           dy = std::max(0.0, y0 - kd[3 * t + 1]) + std::max(0.0, kd[3 * t + 1] - y1);
         }
         const double e = (dx * dx + dy * dy) / vars_[t] / area / 2;
-        terms[n++] = std::exp(-e);
+        // exp(-e) is exactly 0 for e > 745.2; skipping the call changes nothing.
+        buf[n] = e > 800.0 ? 0.0 : std::exp(-e);
+        partial += buf[n++];
+        if (partial + static_cast<double>(count - n) < give_up) {
+          below = true;
+          break;
+        }
       }
-      u.oks[i * G + j] = (0.0 + numpy::pairwise_sum(terms.data(), n)) / static_cast<double>(n);
+      oks[i * G + j] = below ? 0.0 : (0.0 + numpy::pairwise_sum(buf, n)) / static_cast<double>(n);
     }
   }
 }
 
-// evaluateImg for one (image, category, area range).
-void Evaluator::evaluate_unit(const Unit& u, size_t a, ImageEval& out) const {
-  const size_t G = u.gts.size(), D = u.dts.size();
+// evaluateImg for one (image, category), every area range.
+void Evaluator::evaluate_unit(size_t u) {
+  const size_t G = gts_.size(u), D = used_dts(u);
   if (G == 0 && D == 0) return;
-  out.present = true;
-  const double lo = kAreaRanges[a][0], hi = kAreaRanges[a][1];
-  std::vector<char> ignore(G);
+  const size_t* gts = gts_.at(u);
+  const size_t slot0 = dts_.begin[u];
+  const size_t slots = dts_.items.size();
+  const double* oks = oks_.data() + oks_begin_[u];
+  const size_t T = iou_thrs_.size();
+  thread_local std::vector<char> base_ignore, ignore, taken, crowd;
+  thread_local std::vector<size_t> order, cand, cand_begin;
+  base_ignore.resize(G);
+  crowd.resize(G);
   for (size_t j = 0; j < G; ++j) {
-    const Annotation& g = gt_.annotations[u.gts[j]];
+    const Annotation& g = gt_.annotations[gts[j]];
+    crowd[j] = g.iscrowd;
     bool ig;
     if (opt_.ignore_overwritten_by_iscrowd || g.ignore < 0) ig = g.iscrowd;
     else ig = g.ignore > 0 || g.iscrowd;
@@ -288,126 +357,150 @@ void Evaluator::evaluate_unit(const Unit& u, size_t a, ImageEval& out) const {
       for (size_t t = 0; t < K_; ++t) visible += g.keypoints[3 * t + 2] > 0;
       ig = visible == 0 || ig;
     }
-    const double area = gt_area_for_range(g);
-    ignore[j] = ig || area < lo || area > hi;
+    base_ignore[j] = ig;
   }
-  // GTs with ignore last (stable), detections already in score order.
-  std::vector<size_t> order(G);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return ignore[x] < ignore[y]; });
-  const size_t T = iou_thrs_.size();
-  out.scores.resize(D);
-  out.matched.assign(D, 0);
-  out.ignored.assign(D, 0);
-  for (size_t d = 0; d < D; ++d) out.scores[d] = dt_.score[u.dts[d]];
-  for (size_t j = 0; j < G; ++j) out.not_ignored_gts += !ignore[j];
-  if (G > 0 && D > 0) {
-    std::vector<char> gt_taken(G);
-    for (size_t t = 0; t < T; ++t) {
-      std::fill(gt_taken.begin(), gt_taken.end(), 0);
+  for (size_t a = 0; a < kAreas; ++a) {
+    const double lo = kAreaRanges[a][0], hi = kAreaRanges[a][1];
+    ignore.resize(G);
+    int64_t npig = 0;
+    for (size_t j = 0; j < G; ++j) {
+      const double area = gt_area_for_range(gt_.annotations[gts[j]]);
+      ignore[j] = base_ignore[j] || area < lo || area > hi;
+      npig += !ignore[j];
+    }
+    npig_[a * units_ + u] = npig;
+    // GTs with ignore last (stable); detections are already in score order.
+    order.clear();
+    for (size_t j = 0; j < G; ++j)
+      if (!ignore[j]) order.push_back(j);
+    for (size_t j = 0; j < G; ++j)
+      if (ignore[j]) order.push_back(j);
+    uint16_t* matched = &matched_[a * slots + slot0];
+    uint16_t* ignored = &ignored_[a * slots + slot0];
+    if (G > 0 && D > 0) {
+      // A GT whose OKS with a detection is below the lowest threshold can never be
+      // its match, and skipping it cannot change where the loop breaks (the GTs after
+      // it are ignored ones too), so each detection visits only its candidates.
+      cand_begin.assign(D + 1, 0);
+      cand.clear();
       for (size_t d = 0; d < D; ++d) {
-        double best = std::min(iou_thrs_[t], 1 - 1e-10);
-        long m = -1;
-        for (size_t s = 0; s < G; ++s) {
-          const size_t j = order[s];
-          const Annotation& g = gt_.annotations[u.gts[j]];
-          if (gt_taken[s] && !g.iscrowd) continue;
-          if (m > -1 && !ignore[order[m]] && ignore[j]) break;
-          const double o = u.oks[d * G + j];
-          if (o < best) continue;
-          best = o;
-          m = static_cast<long>(s);
+        for (size_t s = 0; s < G; ++s)
+          if (oks[d * G + order[s]] >= iou_thrs_[0]) cand.push_back(s);
+        cand_begin[d + 1] = cand.size();
+      }
+      taken.resize(G);
+      for (size_t t = 0; t < T; ++t) {
+        std::fill(taken.begin(), taken.end(), 0);
+        for (size_t d = 0; d < D; ++d) {
+          double best = std::min(iou_thrs_[t], 1 - 1e-10);
+          long m = -1;
+          for (size_t c = cand_begin[d]; c < cand_begin[d + 1]; ++c) {
+            const size_t s = cand[c];
+            const size_t j = order[s];
+            if (taken[s] && !crowd[j]) continue;
+            if (m > -1 && !ignore[order[m]] && ignore[j]) break;
+            const double o = oks[d * G + j];
+            if (o < best) continue;
+            best = o;
+            m = static_cast<long>(s);
+          }
+          if (m == -1) continue;
+          const size_t j = order[m];
+          if (ignore[j]) ignored[d] |= uint16_t(1u << t);
+          // pycocotools stores the GT's id as the match, and 0 means "unmatched".
+          if (gt_.annotations[gts[j]].id != 0 || !opt_.gt_id_zero_never_matched) matched[d] |= uint16_t(1u << t);
+          taken[m] = 1;
+          if (a == 0 && t == 0 && !ignore[j]) match0_[slot0 + d] = static_cast<long>(gts[j]);
         }
-        if (m == -1) continue;
-        const size_t j = order[m];
-        const Annotation& g = gt_.annotations[u.gts[j]];
-        if (ignore[j]) out.ignored[d] |= uint16_t(1u << t);
-        // pycocotools stores the GT's id as the match, and 0 means "unmatched".
-        if (g.id != 0 || !opt_.gt_id_zero_never_matched) out.matched[d] |= uint16_t(1u << t);
-        gt_taken[m] = 1;
-        if (a == 0 && t == 0 && !ignore[j]) out.pairs.emplace_back(u.dts[d], u.gts[j]);
       }
     }
-  }
-  // Unmatched detections outside the area range are ignored.
-  for (size_t d = 0; d < D; ++d) {
-    const double area = dt_area_[u.dts[d]];
-    if (area < lo || area > hi) out.ignored[d] |= uint16_t(~out.matched[d] & ((1u << T) - 1));
+    // Unmatched detections outside the area range are ignored.
+    const uint16_t all = static_cast<uint16_t>((1u << T) - 1);
+    for (size_t d = 0; d < D; ++d) {
+      const double area = dt_area_[dts_.items[slot0 + d]];
+      if (area < lo || area > hi) ignored[d] |= static_cast<uint16_t>(~matched[d] & all);
+    }
   }
 }
 
-// accumulate over the images whose mask is set.
+// accumulate over the images whose mask is set: per category and maxDets the
+// detections of all images (in image-id order) are stable-sorted by score once, then
+// each (area range, threshold) row is a cumulative count over that order.
 void Evaluator::accumulate(const std::vector<char>& image_mask, std::vector<double>& precision,
                            std::vector<double>& recall, std::vector<double>* scores_out) const {
   const size_t T = iou_thrs_.size(), R = rec_thrs_.size(), K = cat_ids_.size(), M = max_dets_.size();
-  const size_t I = img_ids_.size();
+  const size_t I = img_ids_.size(), slots = dts_.items.size();
   precision.assign(T * R * K * kAreas * M, -1.0);
   recall.assign(T * K * kAreas * M, -1.0);
   if (scores_out) scores_out->assign(T * R * K * kAreas * M, -1.0);
-  std::vector<double> sc;
-  std::vector<uint16_t> mt, ig;
-  std::vector<size_t> idx;
-  std::vector<double> rc, pr;
+  std::vector<std::pair<double, size_t>> order;  // (score, slot)
+  std::vector<std::vector<double>> scratch(2 * static_cast<size_t>(std::max(1, threads_)));
   for (size_t k = 0; k < K; ++k) {
-    for (size_t a = 0; a < kAreas; ++a) {
-      for (size_t m = 0; m < M; ++m) {
-        const size_t max_det = static_cast<size_t>(max_dets_[m]);
-        sc.clear();
-        mt.clear();
-        ig.clear();
-        int64_t npig = 0;
-        bool any = false;
-        for (size_t i = 0; i < I; ++i) {
-          if (!image_mask[i]) continue;
-          const ImageEval& e = evals_[(k * kAreas + a) * I + i];
-          if (!e.present) continue;
-          any = true;
-          const size_t n = std::min(max_det, e.scores.size());
-          sc.insert(sc.end(), e.scores.begin(), e.scores.begin() + n);
-          mt.insert(mt.end(), e.matched.begin(), e.matched.begin() + n);
-          ig.insert(ig.end(), e.ignored.begin(), e.ignored.begin() + n);
-          npig += e.not_ignored_gts;
-        }
-        if (!any || npig == 0) continue;
-        idx.resize(sc.size());
-        std::iota(idx.begin(), idx.end(), 0);
-        std::stable_sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return sc[x] > sc[y]; });
-        for (size_t t = 0; t < T; ++t) {
-          rc.clear();
-          pr.clear();
-          int64_t tp = 0, fp = 0;
-          for (size_t d : idx) {  // cumulative sums of tp and fp
-            if (ig[d] >> t & 1) {
-            } else if (mt[d] >> t & 1) {
-              ++tp;
-            } else {
-              ++fp;
-            }
-            const double tpf = static_cast<double>(tp), fpf = static_cast<double>(fp);
-            rc.push_back(tpf / static_cast<double>(npig));
-            pr.push_back(tpf / (fpf + tpf + kEps));
-          }
-          const size_t nd = rc.size();
-          recall[((t * K + k) * kAreas + a) * M + m] = nd ? rc.back() : 0.0;
-          for (size_t i = nd; i-- > 1;)
-            if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-          size_t pi = 0;
-          for (size_t r = 0; r < R; ++r) {
-            while (pi < nd && rc[pi] < rec_thrs_[r]) ++pi;  // searchsorted, side='left'
-            const size_t at = (((t * R + r) * K + k) * kAreas + a) * M + m;
-            if (pi >= nd) {  // pycocotools' try/except leaves the rest at 0
-              for (size_t r2 = r; r2 < R; ++r2) {
-                const size_t at2 = (((t * R + r2) * K + k) * kAreas + a) * M + m;
-                precision[at2] = 0.0;
-                if (scores_out) (*scores_out)[at2] = 0.0;
-              }
-              break;
-            }
-            precision[at] = pr[pi];
-            if (scores_out) (*scores_out)[at] = sc[idx[pi]];
-          }
-        }
+    for (size_t m = 0; m < M; ++m) {
+      const size_t max_det = static_cast<size_t>(max_dets_[m]);
+      order.clear();
+      bool any = false;
+      int64_t npig[kAreas] = {0, 0, 0};
+      for (size_t i = 0; i < I; ++i) {
+        const size_t u = k * I + i;
+        if (!image_mask[i] || (gts_.size(u) == 0 && used_dts(u) == 0)) continue;
+        any = true;
+        for (size_t a = 0; a < kAreas; ++a) npig[a] += npig_[a * units_ + u];
+        const size_t n = std::min(max_det, used_dts(u));
+        for (size_t d = 0; d < n; ++d) order.emplace_back(dt_.score[dts_.items[dts_.begin[u] + d]], dts_.begin[u] + d);
       }
+      if (!any) continue;
+      std::stable_sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+      parallel_for(kAreas * T, threads_, [&](size_t job, size_t worker) {
+        const size_t a = job / T, t = job % T;
+        if (npig[a] == 0) return;
+        const uint16_t* matched = &matched_[a * slots];
+        const uint16_t* ignored = &ignored_[a * slots];
+        // pycocotools computes rc and pr at every detection, makes pr non-increasing
+        // from the right and samples it at searchsorted(rc, recThrs). rc only grows at
+        // true positives and pr only grows there, so the same numbers come from the
+        // true positives alone: the k-th one has rc = k/npig, and the suffix maximum of
+        // pr from it is the maximum over it and the later true positives.
+        std::vector<double>& pr_tp = scratch[2 * worker];   // pr at each true positive
+        std::vector<double>& pos_tp = scratch[2 * worker + 1];  // its position in `order`
+        pr_tp.clear();
+        pos_tp.clear();
+        const size_t nd = order.size();
+        int64_t tp = 0, fp = 0;
+        for (size_t i = 0; i < nd; ++i) {
+          const size_t slot = order[i].second;
+          if (ignored[slot] >> t & 1) continue;
+          if (matched[slot] >> t & 1) {
+            ++tp;
+            const double tpf = static_cast<double>(tp), fpf = static_cast<double>(fp);
+            pr_tp.push_back(tpf / (fpf + tpf + kEps));
+            pos_tp.push_back(static_cast<double>(i));
+          } else {
+            ++fp;
+          }
+        }
+        const double npig_f = static_cast<double>(npig[a]);
+        recall[((t * K + k) * kAreas + a) * M + m] = nd ? static_cast<double>(tp) / npig_f : 0.0;
+        for (size_t e = pr_tp.size(); e-- > 1;)
+          if (pr_tp[e] > pr_tp[e - 1]) pr_tp[e - 1] = pr_tp[e];
+        size_t e = 0;
+        for (size_t r = 0; r < R; ++r) {
+          const size_t at = (((t * R + r) * K + k) * kAreas + a) * M + m;
+          double q = 0.0, score = 0.0;
+          if (nd > 0 && rec_thrs_[r] <= 0.0) {  // searchsorted gives the first detection
+            q = pr_tp.empty() ? 0.0 : pr_tp[0];
+            score = order[0].first;
+          } else {
+            while (e < pr_tp.size() && static_cast<double>(e + 1) / npig_f < rec_thrs_[r]) ++e;
+            if (e < pr_tp.size()) {
+              q = pr_tp[e];
+              score = order[static_cast<size_t>(pos_tp[e])].first;
+            }  // past the end pycocotools' try/except leaves 0 in the rest of the row
+          }
+          precision[at] = q;
+          if (scores_out) (*scores_out)[at] = score;
+        }
+      });
     }
   }
 }
@@ -458,21 +551,17 @@ void Evaluator::keypoint_breakdown(EvalResult& r) const {
     if (c.keypoint_names.size() == K_) names = c.keypoint_names;
   std::vector<double> oks_sum(K_), err_sum(K_);
   std::vector<int64_t> count(K_);
-  const size_t I = img_ids_.size();
-  for (size_t k = 0; k < cat_ids_.size(); ++k) {
-    for (size_t i = 0; i < I; ++i) {
-      for (const auto& [d, g] : evals_[(k * kAreas + 0) * I + i].pairs) {
-        const Annotation& a = gt_.annotations[g];
-        const double* kd = &dt_.keypoints[d * 3 * K_];
-        const double area = oks_area(a) + kEps;
-        for (size_t t = 0; t < K_; ++t) {
-          if (!(a.keypoints[3 * t + 2] > 0)) continue;
-          const double dx = kd[3 * t] - a.keypoints[3 * t], dy = kd[3 * t + 1] - a.keypoints[3 * t + 1];
-          oks_sum[t] += std::exp(-(dx * dx + dy * dy) / vars_[t] / area / 2);
-          err_sum[t] += std::sqrt(dx * dx + dy * dy) / std::sqrt(area);
-          ++count[t];
-        }
-      }
+  for (size_t slot = 0; slot < match0_.size(); ++slot) {
+    if (match0_[slot] < 0) continue;
+    const Annotation& a = gt_.annotations[static_cast<size_t>(match0_[slot])];
+    const double* kd = &dt_.keypoints[dts_.items[slot] * 3 * K_];
+    const double area = oks_area(a) + kEps;
+    for (size_t t = 0; t < K_; ++t) {
+      if (!(a.keypoints[3 * t + 2] > 0)) continue;
+      const double dx = kd[3 * t] - a.keypoints[3 * t], dy = kd[3 * t + 1] - a.keypoints[3 * t + 1];
+      oks_sum[t] += std::exp(-(dx * dx + dy * dy) / vars_[t] / area / 2);
+      err_sum[t] += std::sqrt(dx * dx + dy * dy) / std::sqrt(area);
+      ++count[t];
     }
   }
   for (size_t t = 0; t < K_; ++t) {
@@ -495,16 +584,18 @@ EvalResult Evaluator::run() {
 
   EvalResult r;
   auto t0 = std::chrono::steady_clock::now();
-  parallel_for(units_.size(), threads_, [&](size_t u) { compute_oks(units_[u]); });
+  group_units();
+  oks_.assign(oks_begin_[units_], 0.0);
+  parallel_for(units_, threads_, [&](size_t u, size_t) { compute_oks(u); });
   r.timings.oks = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   const size_t I = img_ids_.size(), K = cat_ids_.size();
-  evals_.assign(K * kAreas * I, ImageEval{});
-  parallel_for(K * I, threads_, [&](size_t ki) {
-    const size_t k = ki / I, i = ki % I;
-    for (size_t a = 0; a < kAreas; ++a) evaluate_unit(units_[ki], a, evals_[(k * kAreas + a) * I + i]);
-  });
+  matched_.assign(kAreas * dts_.items.size(), 0);
+  ignored_.assign(kAreas * dts_.items.size(), 0);
+  npig_.assign(kAreas * units_, 0);
+  match0_.assign(dts_.items.size(), -1);
+  parallel_for(units_, threads_, [&](size_t u, size_t) { evaluate_unit(u); });
   r.timings.match = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -584,6 +675,66 @@ double EvalResult::precision_at(size_t t, size_t r, size_t k, size_t a, size_t m
 
 EvalResult evaluate(const GroundTruth& gt, const Detections& dt, const EvalOptions& options) {
   return Evaluator(gt, dt, options).run();
+}
+
+EvalResult evaluate_files(const std::string& gt_path, const std::string& results_path, const EvalOptions& options,
+                          const Layout& layout) {
+  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  GroundTruth gt;
+  Detections dt;
+  double load_gt = 0, load_dt = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  if (threads <= 1) {
+    gt = load_ground_truth(gt_path, layout);
+    load_gt = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    dt = load_detections(results_path, layout);
+    load_dt = seconds_since(t0);
+  } else {
+    // A helper thread loads the ground truth, then parses the second part of the
+    // results while this thread parses the first (shares sized so both finish together).
+    std::error_code ec;
+    const double gt_bytes = static_cast<double>(std::filesystem::file_size(gt_path, ec));
+    const double dt_bytes = static_cast<double>(std::filesystem::file_size(results_path, ec));
+    const double share = dt_bytes > 0 ? std::clamp(0.5 * (1.0 + 1.25 * gt_bytes / dt_bytes), 0.5, 0.9) : 0.5;
+    std::promise<std::function<void()>> task_promise;
+    auto task_future = task_promise.get_future();
+    std::exception_ptr gt_error;
+    std::thread helper([&] {
+      const auto t = std::chrono::steady_clock::now();
+      try {
+        gt = load_ground_truth(gt_path, layout);
+      } catch (...) {
+        gt_error = std::current_exception();
+      }
+      load_gt = seconds_since(t);
+      if (auto task = task_future.get()) task();
+    });
+    bool sent = false;
+    auto other = [&](std::function<void()> task) {
+      if (task) {
+        task_promise.set_value(std::move(task));
+        sent = true;
+      } else {
+        helper.join();
+      }
+    };
+    std::exception_ptr dt_error;
+    try {
+      dt = load_detections_split(results_path, layout, share, other);
+    } catch (...) {
+      dt_error = std::current_exception();
+    }
+    if (!sent) task_promise.set_value(nullptr);
+    if (helper.joinable()) helper.join();
+    load_dt = seconds_since(t0);
+    if (gt_error) std::rethrow_exception(gt_error);  // the ground truth's problem first
+    if (dt_error) std::rethrow_exception(dt_error);
+  }
+  EvalResult r = evaluate(gt, dt, options);
+  r.timings.load_gt = load_gt;
+  r.timings.load_results = load_dt;
+  return r;
 }
 
 }  // namespace fancy::keypoints

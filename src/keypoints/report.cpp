@@ -85,7 +85,9 @@ std::string result_json(const EvalResult& r) {
   }
   j["pr_curves"] = {{"recall", r.recall_thresholds}, {"categories", curves}};
   if (r.has_crowd_split) j["crowd"] = {{"AP_easy", r.crowd_ap[0]}, {"AP_medium", r.crowd_ap[1]}, {"AP_hard", r.crowd_ap[2]}};
-  j["timings_s"] = {{"oks", r.timings.oks},
+  j["timings_s"] = {{"load_gt", r.timings.load_gt},
+                    {"load_results", r.timings.load_results},
+                    {"oks", r.timings.oks},
                     {"match", r.timings.match},
                     {"accumulate", r.timings.accumulate},
                     {"summarize", r.timings.summarize}};

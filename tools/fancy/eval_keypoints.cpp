@@ -3,7 +3,6 @@
 // the keypoint library, so it starts in milliseconds.
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -17,10 +16,6 @@ namespace fs = std::filesystem;
 namespace kp = fancy::keypoints;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 void print_breakdowns(const kp::EvalResult& r, bool per_category, bool per_keypoint) {
   if (per_category) {
@@ -116,23 +111,15 @@ int main(int argc, char** argv) {
         if (part.name == "wholebody") report["stats"] = report["parts"][part.name]["stats"];
       }
     } else {
-      auto t0 = std::chrono::steady_clock::now();
-      const auto gt = kp::load_ground_truth(gt_path);
-      const double load_gt = seconds_since(t0);
-      t0 = std::chrono::steady_clock::now();
-      const auto dt = kp::load_detections(dt_path);
-      const double load_dt = seconds_since(t0);
-      const auto r = kp::evaluate(gt, dt, opt);
+      const auto r = kp::evaluate_files(gt_path, dt_path, opt);
       std::fputs(kp::summary_text(r).c_str(), stdout);
       print_breakdowns(r, per_category, per_keypoint);
       if (timings)
         std::printf("\ntimings (s): load gt %.4f, load results %.4f, OKS %.4f, match %.4f, accumulate %.4f, "
                     "summarize %.4f; %d thread(s)\n",
-                    load_gt, load_dt, r.timings.oks, r.timings.match, r.timings.accumulate, r.timings.summarize,
+                    r.timings.load_gt, r.timings.load_results, r.timings.oks, r.timings.match, r.timings.accumulate, r.timings.summarize,
                     threads);
       report = nlohmann::json::parse(kp::result_json(r));
-      report["timings_s"]["load_gt"] = load_gt;
-      report["timings_s"]["load_results"] = load_dt;
     }
     report["gt"] = gt_path;
     report["dt"] = dt_path;

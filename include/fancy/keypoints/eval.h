@@ -53,6 +53,8 @@ struct KeypointBreakdown {
 };
 
 struct Timings {  // seconds
+  // set by evaluate_files; with threads, load_results spans both loads (they overlap)
+  double load_gt = 0, load_results = 0;
   double oks = 0, match = 0, accumulate = 0, summarize = 0;
 };
 
@@ -79,6 +81,11 @@ struct EvalResult {
 // Validates the detections against the ground truth (unknown images or categories,
 // keypoint counts) and evaluates. Throws Error with a clear message on bad input.
 EvalResult evaluate(const GroundTruth& gt, const Detections& dt, const EvalOptions& options = {});
+
+// Loads the ground truth and the results (concurrently when options.threads allows)
+// and evaluates them; timings include both loads.
+EvalResult evaluate_files(const std::string& gt_path, const std::string& results_path,
+                          const EvalOptions& options = {}, const Layout& layout = {});
 
 // The 10 summary lines, as pycocotools prints them.
 std::string summary_text(const EvalResult& result);
