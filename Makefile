@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench bench-fancy format clean
+.PHONY: all deps configure build run test bench bench-fancy bench-keypoints format clean
 
 all: build
 
@@ -30,6 +30,10 @@ bench: build
 
 bench-fancy: build
 	FANCY_LIBRARY=$(BUILD)/lib/libfancy.so /usr/bin/python3 bench/bench_fancy_pool.py
+
+# COCO keypoint evaluation end to end on a generated 5000-image pair, 1 and 2 threads.
+bench-keypoints: build
+	/usr/bin/python3 bench/bench_keypoints.py --build $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -501,8 +501,10 @@ class FileText {
       ::close(fd);
       throw Error(path + ": cannot map the file (" + std::strerror(errno) + ")");
     }
-    if (size_ > 0 &&
-        mmap(base, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0) == MAP_FAILED) {
+    // Populated read-only, the mapping shares the page cache's pages (no copy); write
+    // access is added afterwards, and only a page actually written is copied.
+    if (size_ > 0 && (mmap(base, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0) == MAP_FAILED ||
+                      mprotect(base, size_, PROT_READ | PROT_WRITE) != 0)) {
       munmap(base, mapped_);
       ::close(fd);
       throw Error(path + ": cannot map the file (" + std::strerror(errno) + ")");

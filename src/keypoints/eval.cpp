@@ -434,6 +434,7 @@ void Evaluator::accumulate(const std::vector<char>& image_mask, std::vector<doub
   recall.assign(T * K * kAreas * M, -1.0);
   if (scores_out) scores_out->assign(T * R * K * kAreas * M, -1.0);
   std::vector<std::pair<double, size_t>> order;  // (score, slot)
+  std::vector<uint16_t> sorted_matched, sorted_ignored;
   std::vector<std::vector<double>> scratch(2 * static_cast<size_t>(std::max(1, threads_)));
   for (size_t k = 0; k < K; ++k) {
     for (size_t m = 0; m < M; ++m) {
@@ -451,11 +452,20 @@ void Evaluator::accumulate(const std::vector<char>& image_mask, std::vector<doub
       }
       if (!any) continue;
       std::stable_sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+      // Each area range's flags in score order, so the rows below read memory in order.
+      const size_t nd = order.size();
+      sorted_matched.resize(kAreas * nd);
+      sorted_ignored.resize(kAreas * nd);
+      for (size_t a = 0; a < kAreas; ++a)
+        for (size_t i = 0; i < nd; ++i) {
+          sorted_matched[a * nd + i] = matched_[a * slots + order[i].second];
+          sorted_ignored[a * nd + i] = ignored_[a * slots + order[i].second];
+        }
       parallel_for(kAreas * T, threads_, [&](size_t job, size_t worker) {
         const size_t a = job / T, t = job % T;
         if (npig[a] == 0) return;
-        const uint16_t* matched = &matched_[a * slots];
-        const uint16_t* ignored = &ignored_[a * slots];
+        const uint16_t* matched = &sorted_matched[a * nd];
+        const uint16_t* ignored = &sorted_ignored[a * nd];
         // pycocotools computes rc and pr at every detection, makes pr non-increasing
         // from the right and samples it at searchsorted(rc, recThrs). rc only grows at
         // true positives and pr only grows there, so the same numbers come from the
@@ -465,12 +475,10 @@ void Evaluator::accumulate(const std::vector<char>& image_mask, std::vector<doub
         std::vector<double>& pos_tp = scratch[2 * worker + 1];  // its position in `order`
         pr_tp.clear();
         pos_tp.clear();
-        const size_t nd = order.size();
         int64_t tp = 0, fp = 0;
         for (size_t i = 0; i < nd; ++i) {
-          const size_t slot = order[i].second;
-          if (ignored[slot] >> t & 1) continue;
-          if (matched[slot] >> t & 1) {
+          if (ignored[i] >> t & 1) continue;
+          if (matched[i] >> t & 1) {
             ++tp;
             const double tpf = static_cast<double>(tp), fpf = static_cast<double>(fp);
             pr_tp.push_back(tpf / (fpf + tpf + kEps));

@@ -119,10 +119,11 @@ int main(int argc, char** argv) {
                     "summarize %.4f; %d thread(s)\n",
                     r.timings.load_gt, r.timings.load_results, r.timings.oks, r.timings.match, r.timings.accumulate, r.timings.summarize,
                     threads);
-      report = nlohmann::json::parse(kp::result_json(r));
+      if (!json_out.empty() || !plot_out.empty()) report = nlohmann::json::parse(kp::result_json(r));
     }
     report["gt"] = gt_path;
     report["dt"] = dt_path;
+    report["threads"] = threads;
     if (!json_out.empty()) fancy::cli::write_atomically(json_out, report.dump(1) + "\n");
     if (!plot_out.empty()) {
       std::string source = json_out;

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -57,6 +58,13 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  // Large buffers (parsed JSON, tensors) cost one page fault per 4 KiB page, and page
+  // faults are slow on virtual machines; glibc's malloc can ask for transparent huge
+  // pages instead (a tunable read at start-up, so it is set here for the command).
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (!tunables) setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
+  else if (!std::strstr(tunables, "glibc.malloc.hugetlb"))
+    setenv("GLIBC_TUNABLES", (std::string(tunables) + ":glibc.malloc.hugetlb=1").c_str(), 1);
   const std::string program = self_dir() + "/fancy-" + argv[1];
   std::vector<char*> args;
   args.push_back(const_cast<char*>(program.c_str()));
