@@ -280,7 +280,7 @@ void Evaluator::compute_oks(size_t u) {
   if (D == 0 || G == 0) return;
   const size_t* gts = gts_.at(u);
   const size_t* dts = dts_.at(u);
-  double* oks = &oks_[oks_begin_[u]];
+  double* oks = oks_.data() + oks_begin_[u];
   double terms[256];
   std::vector<double> heap_terms;
   double* buf = terms;
@@ -375,8 +375,8 @@ void Evaluator::evaluate_unit(size_t u) {
       if (!ignore[j]) order.push_back(j);
     for (size_t j = 0; j < G; ++j)
       if (ignore[j]) order.push_back(j);
-    uint16_t* matched = &matched_[a * slots + slot0];
-    uint16_t* ignored = &ignored_[a * slots + slot0];
+    uint16_t* matched = matched_.data() + a * slots + slot0;  // (data(): the arrays may be empty)
+    uint16_t* ignored = ignored_.data() + a * slots + slot0;
     if (G > 0 && D > 0) {
       // A GT whose OKS with a detection is below the lowest threshold can never be
       // its match, and skipping it cannot change where the loop breaks (the GTs after
@@ -464,8 +464,8 @@ void Evaluator::accumulate(const std::vector<char>& image_mask, std::vector<doub
       parallel_for(kAreas * T, threads_, [&](size_t job, size_t worker) {
         const size_t a = job / T, t = job % T;
         if (npig[a] == 0) return;
-        const uint16_t* matched = &sorted_matched[a * nd];
-        const uint16_t* ignored = &sorted_ignored[a * nd];
+        const uint16_t* matched = sorted_matched.data() + a * nd;
+        const uint16_t* ignored = sorted_ignored.data() + a * nd;
         // pycocotools computes rc and pr at every detection, makes pr non-increasing
         // from the right and samples it at searchsorted(rc, recThrs). rc only grows at
         // true positives and pr only grows there, so the same numbers come from the

@@ -21,6 +21,7 @@ def main(report_path, out_path):
     curves = report["pr_curves"]
     recall = curves["recall"]
     cats = curves["categories"][:4]
+    ap = {c["id"]: c["stats"]["AP"] for c in report.get("per_category", [])}
     fig, axes = plt.subplots(1, len(cats), figsize=(5 * len(cats), 4), squeeze=False)
     for ax, cat in zip(axes[0], cats):
         for c in cat["curves"]:
@@ -31,7 +32,7 @@ def main(report_path, out_path):
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_title("category %s (AP %.3f)" % (cat["category_id"], report["stats"][0]))
+        ax.set_title("category %s (AP %.3f)" % (cat["category_id"], ap.get(cat["category_id"], report["stats"][0])))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left")
     fig.tight_layout()
