@@ -358,10 +358,14 @@ void read_categories(const Record& top, od::value v, GroundTruth& gt) {
         for (auto p : r.array(f, key)) {
           od::value pair;
           if (p.get(pair)) top.src.malformed(p.error());
-          std::vector<double> ends;
-          r.numbers(pair, key, ends);
+          std::vector<int64_t> ends;
+          for (auto end : r.array(pair, key)) {
+            od::value e;
+            if (end.get(e)) top.src.malformed(end.error());
+            ends.push_back(r.integer(e, key));
+          }
           if (ends.size() != 2) r.fail(key, "must hold pairs of keypoint numbers");
-          cat.skeleton.push_back({static_cast<int64_t>(ends[0]), static_cast<int64_t>(ends[1])});
+          cat.skeleton.push_back({ends[0], ends[1]});
         }
       }
     });
