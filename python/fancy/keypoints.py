@@ -193,6 +193,7 @@ class COCO:
     """The part of pycocotools.coco.COCO that keypoint evaluation uses."""
 
     def __init__(self, annotation_file=None, _gt=None, _results=None):
+        # annotation_file: a path, as pycocotools takes, or a COCO dict / JSON string.
         self._gt = _gt if _gt is not None else (load_ground_truth(annotation_file) if annotation_file else None)
         self._results = _results
         self._source = annotation_file

@@ -191,16 +191,16 @@ void Evaluator::check_and_index() {
   dt_area_.resize(n);
   dt_dropped_.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
-    const std::string rec = dt_.source + ": results[" + std::to_string(i) + "]: ";
+    auto rec = [&] { return dt_.source + ": results[" + std::to_string(i) + "]: "; };  // only for messages
     if (!known_img.count(dt_.image_id[i]))
-      throw Error(rec + "image_id " + std::to_string(dt_.image_id[i]) + " is not an image of " + gt_.source);
+      throw Error(rec() + "image_id " + std::to_string(dt_.image_id[i]) + " is not an image of " + gt_.source);
     if (!known_cat.count(dt_.category_id[i]))
-      throw Error(rec + "category_id " + std::to_string(dt_.category_id[i]) + " is not a category of " + gt_.source);
-    if (!std::isfinite(dt_.score[i])) throw Error(rec + "score must be a finite number");
+      throw Error(rec() + "category_id " + std::to_string(dt_.category_id[i]) + " is not a category of " + gt_.source);
+    if (!std::isfinite(dt_.score[i])) throw Error(rec() + "score must be a finite number");
     const double* kp = &dt_.keypoints[i * 3 * K_];
     for (size_t j = 0; j < 3 * K_; ++j)
       if (!std::isfinite(kp[j]))
-        throw Error(rec + "keypoints[" + std::to_string(j) + "] is not a finite number (NaN coordinates are refused)");
+        throw Error(rec() + "keypoints[" + std::to_string(j) + "] is not a finite number (NaN coordinates are refused)");
     if (dt_.has_bbox) {
       dt_area_[i] = dt_.bbox[4 * i + 2] * dt_.bbox[4 * i + 3];  // loadRes: bb[2]*bb[3]
     } else {  // loadRes: the extent of all keypoints, zeros included
@@ -299,13 +299,6 @@ void Evaluator::compute_oks(size_t u) {
     const double area = oks_area(g) + kEps;
     for (size_t i = 0; i < D; ++i) {
       const double* kd = &dt_.keypoints[dts[i] * 3 * K_];
-      const size_t count = k1 > 0 ? k1 : K_;
-      // Matching only ever compares OKS with thresholds >= 0.5, so a pair whose OKS is
-      // certainly below 0.5 (the terms left cannot lift the mean there) is stored as 0
-      // without computing the rest; every other pair gets pycocotools' exact value.
-      const double give_up = 0.5 * static_cast<double>(count) - 1e-6;
-      double partial = 0;
-      bool below = false;
       size_t n = 0;
       for (size_t t = 0; t < K_; ++t) {
         double dx, dy;
@@ -317,14 +310,22 @@ void Evaluator::compute_oks(size_t u) {
           dx = std::max(0.0, x0 - kd[3 * t]) + std::max(0.0, kd[3 * t] - x1);
           dy = std::max(0.0, y0 - kd[3 * t + 1]) + std::max(0.0, kd[3 * t + 1] - y1);
         }
-        const double e = (dx * dx + dy * dy) / vars_[t] / area / 2;
+        buf[n++] = (dx * dx + dy * dy) / vars_[t] / area / 2;  // e
+      }
+      // Matching only ever compares OKS with thresholds >= 0.5, so a pair whose OKS is
+      // certainly below 0.5 is stored as 0; every other pair gets pycocotools' exact
+      // value. Bounds: exp(-e) <= exp(-3) < 0.0498 for e >= 3, and <= 1 otherwise; then,
+      // term by term, the terms left can add at most 1 each.
+      const double give_up = 0.5 * static_cast<double>(n) - 1e-6;
+      size_t near = 0;
+      for (size_t t = 0; t < n; ++t) near += buf[t] < 3.0;
+      bool below = static_cast<double>(near) + 0.0498 * static_cast<double>(n - near) < give_up;
+      double partial = 0;
+      for (size_t t = 0; t < n && !below; ++t) {
         // exp(-e) is exactly 0 for e > 745.2; skipping the call changes nothing.
-        buf[n] = e > 800.0 ? 0.0 : std::exp(-e);
-        partial += buf[n++];
-        if (partial + static_cast<double>(count - n) < give_up) {
-          below = true;
-          break;
-        }
+        buf[t] = buf[t] > 800.0 ? 0.0 : std::exp(-buf[t]);
+        partial += buf[t];
+        below = partial + static_cast<double>(n - t - 1) < give_up;
       }
       oks[i * G + j] = below ? 0.0 : (0.0 + numpy::pairwise_sum(buf, n)) / static_cast<double>(n);
     }
