@@ -144,7 +144,13 @@ def evaluate(gt, dt, *, sigmas=None, area_from_box=False, crowdpose=False, whole
             d = load_results(dt, part["keys"], part["score_key"])
             parts[part["name"]] = _k.evaluate(g, d, **dict(options, sigmas=part["sigmas"]))
         return {"parts": parts, "stats": parts["wholebody"]["stats"]}
+    if _is_path(gt, "{") and _is_path(dt, "["):  # both files: loaded concurrently in C++
+        return _k.evaluate_files(os.fspath(gt), os.fspath(dt), **options)
     return _k.evaluate(load_ground_truth(gt), load_results(dt), **options)
+
+
+def _is_path(x, json_start):
+    return isinstance(x, (str, os.PathLike)) and not os.fspath(x).lstrip().startswith(json_start)
 
 
 def oks_nms(keypoints, scores, areas, sigmas=None, threshold=0.9, vis_threshold=None):
