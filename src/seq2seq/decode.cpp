@@ -1,0 +1,194 @@
+#include "fancy/seq2seq/decode.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "fancy/seq2seq/vocab.h"
+
+namespace fancy::seq2seq {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct Alive {
+  std::vector<int64_t> tokens;
+  std::vector<std::vector<float>> attention;
+};
+
+struct Candidate {
+  int64_t row, token;
+  float score;
+};
+
+// Restores the module's training flag on exit.
+struct EvalScope {
+  Seq2Seq& m;
+  bool was_training;
+  explicit EvalScope(Seq2Seq& model) : m(model), was_training(model->is_training()) { m->eval(); }
+  ~EvalScope() { m->train(was_training); }
+};
+
+std::vector<float> row_of(const torch::Tensor& t, int64_t r) {
+  const auto row = t[r].contiguous();
+  return std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+}
+
+// Tokens that would repeat an n-gram already in the hypothesis.
+void ban_repeats(const std::vector<int64_t>& h, int64_t n, float* logp) {
+  if (n <= 0 || static_cast<int64_t>(h.size()) < n - 1) return;
+  const size_t m = static_cast<size_t>(n - 1);
+  for (size_t i = 0; i + m < h.size(); ++i) {
+    if (std::equal(h.begin() + static_cast<long>(i), h.begin() + static_cast<long>(i + m), h.end() - static_cast<long>(m)))
+      logp[h[i + m]] = kNegInf;
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Tensor& src,
+                                                 const torch::Tensor& src_len, const DecodeOptions& o) {
+  TORCH_CHECK(o.beam() >= 1, "beam_search: beam (", o.beam(), ") must be at least 1");
+  TORCH_CHECK(o.n_best() >= 1 && o.n_best() <= o.beam(), "beam_search: n_best (", o.n_best(),
+              ") must be between 1 and the beam (", o.beam(), ")");
+  TORCH_CHECK(o.length_penalty_kind() == "gnmt" || o.length_penalty_kind() == "avg", "beam_search: length_penalty_kind '",
+              o.length_penalty_kind(), "' is not gnmt or avg");
+  TORCH_CHECK(o.max_length_a() >= 0 && o.max_length_b() >= 0, "beam_search: max_length_a and max_length_b must be >= 0");
+  torch::NoGradGuard no_grad;
+  EvalScope eval(model);
+  const int64_t B = src.size(0), K = o.beam(), V = model->options().tgt_vocab();
+  std::vector<std::vector<Hypothesis>> results(static_cast<size_t>(B));
+  if (B == 0) return results;
+  const bool penalties = o.length_penalty() != 0 || o.coverage_penalty() != 0;
+  const auto lens = src_len.to(torch::kCPU, torch::kInt64).contiguous();
+  std::vector<int64_t> max_len(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b)
+    max_len[b] = std::max<int64_t>(1, static_cast<int64_t>(o.max_length_a() * lens.data_ptr<int64_t>()[b]) + o.max_length_b());
+
+  auto state = model->encode(src, src_len).select(torch::arange(B, src.options().dtype(torch::kLong)).repeat_interleave(K));
+  std::vector<int64_t> active(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) active[b] = b;
+  std::vector<float> scores(static_cast<size_t>(B * K), kNegInf);
+  for (int64_t b = 0; b < B; ++b) scores[b * K] = 0;  // all beams start equal: use one
+  std::vector<Alive> alive(static_cast<size_t>(B * K));
+  std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
+  auto prev = torch::full({B * K}, Vocab::kBos, src.options().dtype(torch::kLong));
+
+  auto finish = [&](int64_t b, Hypothesis h, float raw, int64_t length, const torch::Tensor& coverage, int64_t row) {
+    double score = raw;
+    if (o.length_penalty() != 0) {
+      const double lp = o.length_penalty_kind() == "gnmt" ? std::pow((5.0 + length) / 6.0, o.length_penalty())
+                                                          : std::pow(static_cast<double>(length), o.length_penalty());
+      score /= lp;
+    }
+    if (o.coverage_penalty() != 0) {
+      const auto cov = coverage[row];
+      const auto mask = state.src_mask[row];
+      const double cp = torch::log(torch::clamp_max(cov.masked_select(mask), 1.0)).sum().item<double>();
+      score += o.coverage_penalty() * cp;
+    }
+    h.score = score;
+    finished[b].push_back(std::move(h));
+  };
+
+  for (int64_t t = 0; !active.empty(); ++t) {
+    const int64_t A = static_cast<int64_t>(active.size());
+    auto [logits, attn] = model->step(state, prev);
+    auto logp = torch::log_softmax(logits.to(torch::kFloat), -1).contiguous();
+    logp.select(1, Vocab::kPad).fill_(kNegInf);
+    logp.select(1, Vocab::kBos).fill_(kNegInf);
+    if (t < o.min_length()) logp.select(1, Vocab::kEos).fill_(kNegInf);
+    if (o.no_repeat_ngram() > 0)
+      for (int64_t r = 0; r < A * K; ++r) ban_repeats(alive[r].tokens, o.no_repeat_ngram(), logp[r].data_ptr<float>());
+    auto total = logp + torch::from_blob(scores.data(), {A * K, 1}, torch::kFloat);
+    const int64_t C = std::min(2 * K, K * V);
+    auto top = total.view({A, K * V}).topk(C, 1);
+    const auto top_s = std::get<0>(top).contiguous(), top_i = std::get<1>(top).contiguous();
+    const float* ts = top_s.data_ptr<float>();
+    const int64_t* ti = top_i.data_ptr<int64_t>();
+    const auto attn_cpu = o.return_attention() ? attn.to(torch::kFloat).contiguous() : torch::Tensor();
+    const auto coverage = state.coverage;
+
+    std::vector<int64_t> next_rows, next_tokens, next_active;
+    std::vector<float> next_scores;
+    std::vector<Alive> next_alive;
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t b = active[a];
+      const int64_t length = t + 1;  // tokens generated so far, this one included
+      std::vector<Candidate> keep;
+      for (int64_t i = 0; i < C; ++i) {
+        const float s = ts[a * C + i];
+        if (s == kNegInf) break;
+        const int64_t id = ti[a * C + i], row = a * K + id / V, token = id % V;
+        if (token == Vocab::kEos) {
+          if (i < K) {  // </s> among the first `beam` candidates finishes a hypothesis
+            Hypothesis h;
+            h.tokens = alive[row].tokens;
+            if (o.return_attention()) {
+              h.attention = alive[row].attention;
+              h.attention.push_back(row_of(attn_cpu, row));
+            }
+            finish(b, std::move(h), s, length, coverage, row);
+          }
+          continue;
+        }
+        if (static_cast<int64_t>(keep.size()) < K) keep.push_back({row, token, s});
+      }
+      bool done = static_cast<int64_t>(finished[b].size()) >= K || keep.empty();
+      if (!done && !penalties && !finished[b].empty()) {
+        // Scores only fall, so without penalties no alive hypothesis can beat a finished one.
+        double best = finished[b][0].score;
+        for (const auto& h : finished[b]) best = std::max(best, h.score);
+        done = best >= keep[0].score;
+      }
+      if (!done && length >= max_len[b]) {  // this sentence's length limit: end its beams here
+        for (const auto& c : keep) {
+          Hypothesis h;
+          h.tokens = alive[c.row].tokens;
+          h.tokens.push_back(c.token);
+          if (o.return_attention()) {
+            h.attention = alive[c.row].attention;
+            h.attention.push_back(row_of(attn_cpu, c.row));
+          }
+          finish(b, std::move(h), c.score, length, coverage, c.row);
+        }
+        done = true;
+      }
+      if (done) continue;
+      next_active.push_back(b);
+      while (static_cast<int64_t>(keep.size()) < K) keep.push_back({keep[0].row, keep[0].token, kNegInf});
+      for (const auto& c : keep) {
+        next_rows.push_back(c.row);
+        next_tokens.push_back(c.token);
+        next_scores.push_back(c.score);
+        Alive h = alive[c.row];
+        h.tokens.push_back(c.token);
+        if (o.return_attention()) h.attention.push_back(row_of(attn_cpu, c.row));
+        next_alive.push_back(std::move(h));
+      }
+    }
+    if (next_active.empty()) break;
+    const auto index = torch::tensor(next_rows, torch::kLong).to(src.device());
+    state = state.select(index);  // reorder the beams and drop the finished sentences
+    prev = torch::tensor(next_tokens, torch::kLong).to(src.device());
+    scores = std::move(next_scores);
+    alive = std::move(next_alive);
+    active = std::move(next_active);
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    auto& f = finished[b];
+    std::stable_sort(f.begin(), f.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
+    if (static_cast<int64_t>(f.size()) > o.n_best()) f.resize(static_cast<size_t>(o.n_best()));
+    results[b] = std::move(f);
+  }
+  return results;
+}
+
+std::vector<std::vector<Hypothesis>> greedy_decode(Seq2Seq& model, const torch::Tensor& src,
+                                                   const torch::Tensor& src_len, DecodeOptions options) {
+  // Beam 1 without penalties is greedy: the best token each step, </s> ends it.
+  options.beam(1).n_best(1).length_penalty(0).coverage_penalty(0);
+  return beam_search(model, src, src_len, options);
+}
+
+}  // namespace fancy::seq2seq
