@@ -1,6 +1,7 @@
 #include "fancy/seq2seq/decode.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -47,7 +48,17 @@ void ban_repeats(const std::vector<int64_t>& h, int64_t n, float* logp) {
 }  // namespace
 
 std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Tensor& src,
-                                                 const torch::Tensor& src_len, const DecodeOptions& o) {
+                                                 const torch::Tensor& src_len, const DecodeOptions& o,
+                                                 DecodeTimings* timings) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  double model_seconds = 0;
+  auto timed = [&](auto&& f) {
+    const auto t0 = clock::now();
+    auto r = f();
+    model_seconds += std::chrono::duration<double>(clock::now() - t0).count();
+    return r;
+  };
   TORCH_CHECK(o.beam() >= 1, "beam_search: beam (", o.beam(), ") must be at least 1");
   TORCH_CHECK(o.n_best() >= 1 && o.n_best() <= o.beam(), "beam_search: n_best (", o.n_best(),
               ") must be between 1 and the beam (", o.beam(), ")");
@@ -65,7 +76,8 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
   for (int64_t b = 0; b < B; ++b)
     max_len[b] = std::max<int64_t>(1, static_cast<int64_t>(o.max_length_a() * lens.data_ptr<int64_t>()[b]) + o.max_length_b());
 
-  auto state = model->encode(src, src_len).select(torch::arange(B, src.options().dtype(torch::kLong)).repeat_interleave(K));
+  auto state = timed([&] { return model->encode(src, src_len); })
+                   .select(torch::arange(B, src.options().dtype(torch::kLong)).repeat_interleave(K));
   std::vector<int64_t> active(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) active[b] = b;
   std::vector<float> scores(static_cast<size_t>(B * K), kNegInf);
@@ -93,7 +105,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
 
   for (int64_t t = 0; !active.empty(); ++t) {
     const int64_t A = static_cast<int64_t>(active.size());
-    auto [logits, attn] = model->step(state, prev);
+    auto [logits, attn] = timed([&] { return model->step(state, prev); });
     auto logp = torch::log_softmax(logits.to(torch::kFloat), -1).contiguous();
     logp.select(1, Vocab::kPad).fill_(kNegInf);
     logp.select(1, Vocab::kBos).fill_(kNegInf);
@@ -181,14 +193,22 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
     if (static_cast<int64_t>(f.size()) > o.n_best()) f.resize(static_cast<size_t>(o.n_best()));
     results[b] = std::move(f);
   }
+  if (timings) {
+    timings->model_seconds += model_seconds;
+    timings->total_seconds += std::chrono::duration<double>(clock::now() - start).count();
+    timings->sentences += B;
+    for (const auto& r : results)
+      if (!r.empty()) timings->target_tokens += static_cast<int64_t>(r[0].tokens.size()) + 1;
+  }
   return results;
 }
 
 std::vector<std::vector<Hypothesis>> greedy_decode(Seq2Seq& model, const torch::Tensor& src,
-                                                   const torch::Tensor& src_len, DecodeOptions options) {
+                                                   const torch::Tensor& src_len, DecodeOptions options,
+                                                   DecodeTimings* timings) {
   // Beam 1 without penalties is greedy: the best token each step, </s> ends it.
   options.beam(1).n_best(1).length_penalty(0).coverage_penalty(0);
-  return beam_search(model, src, src_len, options);
+  return beam_search(model, src, src_len, options, timings);
 }
 
 }  // namespace fancy::seq2seq

@@ -6,9 +6,11 @@
 namespace fancy::seq2seq {
 
 std::vector<std::vector<std::string>> translate(Seq2Seq& model, const std::vector<Pair>& pairs, const Vocab& sv,
-                                                const Vocab& tv, const DecodeOptions& options, int64_t batch_size) {
-  std::vector<size_t> order(pairs.size());
-  std::iota(order.begin(), order.end(), 0);
+                                                const Vocab& tv, const DecodeOptions& options, int64_t batch_size,
+                                                DecodeTimings* timings) {
+  std::vector<size_t> order;  // an empty source gives an empty output, undecoded
+  for (size_t i = 0; i < pairs.size(); ++i)
+    if (!pairs[i].source.empty()) order.push_back(i);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return pairs[a].source.size() < pairs[b].source.size(); });
   std::vector<std::vector<std::string>> out(pairs.size());
@@ -16,7 +18,7 @@ std::vector<std::vector<std::string>> translate(Seq2Seq& model, const std::vecto
     const std::vector<size_t> idx(order.begin() + static_cast<long>(s),
                                   order.begin() + static_cast<long>(std::min(order.size(), s + batch_size)));
     const auto b = make_batch(pairs, idx, sv, tv);
-    const auto hyps = beam_search(model, b.src, b.src_len, options);
+    const auto hyps = beam_search(model, b.src, b.src_len, options, timings);
     for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = tv.decode(hyps[i].empty() ? std::vector<int64_t>{} : hyps[i][0].tokens);
   }
   return out;

@@ -142,22 +142,28 @@ int train_cmd(const std::string& dict, const std::string& out, double minutes, i
   return 0;
 }
 
-int eval_cmd(const std::string& dir, const std::string& set, const std::vector<int64_t>& beams, int64_t limit) {
+int eval_cmd(const std::string& dir, const std::string& set, const std::vector<int64_t>& beams, int64_t limit,
+             int64_t batch_size, int threads) {
   auto l = load_model(dir);
   const auto split = load_split(l.config.value("dict", std::string(kDict)), true);
   std::vector<s2s::Pair> data = set == "dev" ? split.dev : split.test;
   if (limit > 0 && static_cast<int64_t>(data.size()) > limit) data.resize(static_cast<size_t>(limit));
   json report = json::object();
   for (int64_t beam : beams) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto out = s2s::translate(l.model, data, l.src, l.tgt, decode_options(beam), 64);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s2s::DecodeTimings t;
+    const auto out = s2s::translate(l.model, data, l.src, l.tgt, decode_options(beam), batch_size, &t);
     const auto r = s2s::error_rates(out, data);
-    std::printf("%s (%lld words), %s: WER %.2f %%, PER %.2f %% (%.1f s, %.0f words/s)\n", set.c_str(),
-                static_cast<long long>(r.count), beam == 1 ? "greedy" : ("beam " + std::to_string(beam)).c_str(),
-                100 * r.wer, 100 * r.per, s, r.count / s);
-    report[beam == 1 ? "greedy" : "beam" + std::to_string(beam)] = {{"wer", r.wer}, {"per", r.per}, {"words", r.count},
-                                                                    {"seconds", s}};
+    const std::string name = beam == 1 ? "greedy" : "beam " + std::to_string(beam);
+    std::printf("%s (%lld words), %s: WER %.2f %%, PER %.2f %%  [batch %lld, %d thread(s): %.1f s, %.0f words/s, "
+                "%.0f tokens/s, %.1f %% of the time outside the model]\n",
+                set.c_str(), static_cast<long long>(r.count), name.c_str(), 100 * r.wer, 100 * r.per,
+                static_cast<long long>(batch_size), threads, t.total_seconds, t.sentences / t.total_seconds,
+                t.target_tokens / t.total_seconds, 100 * (1 - t.model_seconds / t.total_seconds));
+    report[beam == 1 ? "greedy" : "beam" + std::to_string(beam)] = {
+        {"wer", r.wer},           {"per", r.per},
+        {"words", r.count},       {"seconds", t.total_seconds},
+        {"model_seconds", t.model_seconds}, {"target_tokens", t.target_tokens},
+        {"batch_size", batch_size}, {"threads", threads}};
   }
   fancy::cli::write_atomically(fs::path(dir) / ("eval_" + set + ".json"), report.dump(1) + "\n");
   return 0;
@@ -244,6 +250,8 @@ int main(int argc, char** argv) {
   ev->add_option("--set", set, "test or dev")->check(CLI::IsMember({"test", "dev"}))->capture_default_str();
   ev->add_option("--beams", beams, "beam sizes to evaluate (1 = greedy)")->delimiter(',')->capture_default_str();
   ev->add_option("--limit", limit, "evaluate only the first N words (0 = all)")->capture_default_str();
+  int64_t eval_batch = 64;
+  ev->add_option("--batch-size", eval_batch, "sentences decoded together")->capture_default_str();
 
   auto* pr = app.add_subcommand("predict", "pronounce words: n-best phone strings with their log-probabilities");
   std::vector<std::string> words;
@@ -261,7 +269,7 @@ int main(int argc, char** argv) {
     if (*tr)
       return train_cmd(dict, out, minutes, epochs, embedding, hidden, layers, attention, dropout, batch, lr,
                        validate_every, dev_words, seed, resume, skip_bad);
-    if (*ev) return eval_cmd(model_dir, set, beams, limit);
+    if (*ev) return eval_cmd(model_dir, set, beams, limit, eval_batch, threads);
     if (*pr) return predict_cmd(model_dir, words, beam, n_best, attention_png);
   } catch (const std::exception& e) {
     std::cerr << "g2p: " << e.what() << "\n";

@@ -35,11 +35,20 @@ struct Hypothesis {
   std::vector<std::vector<float>> attention;  // per target token (and </s>): source weights
 };
 
+// Where decoding time goes: the model (encoder and decoder steps) versus everything
+// else (log-softmax, top-k, the beam bookkeeping). Accumulated over calls.
+struct DecodeTimings {
+  double model_seconds = 0, total_seconds = 0;
+  int64_t sentences = 0, target_tokens = 0;
+};
+
 // src: (B, S) padded ids, src_len: (B). One list of n_best hypotheses per sentence,
 // best first. Runs under NoGradGuard and in eval mode.
 std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Tensor& src,
-                                                 const torch::Tensor& src_len, const DecodeOptions& options);
+                                                 const torch::Tensor& src_len, const DecodeOptions& options,
+                                                 DecodeTimings* timings = nullptr);
 std::vector<std::vector<Hypothesis>> greedy_decode(Seq2Seq& model, const torch::Tensor& src,
-                                                   const torch::Tensor& src_len, DecodeOptions options = {});
+                                                   const torch::Tensor& src_len, DecodeOptions options = {},
+                                                   DecodeTimings* timings = nullptr);
 
 }  // namespace fancy::seq2seq

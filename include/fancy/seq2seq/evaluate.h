@@ -9,10 +9,11 @@
 
 namespace fancy::seq2seq {
 
-// The best hypothesis for every pair, as target tokens (batches of similar lengths).
+// The best hypothesis for every pair, as target tokens (batches of similar lengths);
+// an empty source gives an empty output.
 std::vector<std::vector<std::string>> translate(Seq2Seq& model, const std::vector<Pair>& pairs, const Vocab& src_vocab,
                                                 const Vocab& tgt_vocab, const DecodeOptions& options,
-                                                int64_t batch_size = 64);
+                                                int64_t batch_size = 64, DecodeTimings* timings = nullptr);
 
 int64_t edit_distance(const std::vector<std::string>& a, const std::vector<std::string>& b);
 
