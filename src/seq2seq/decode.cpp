@@ -147,8 +147,9 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
         if (static_cast<int64_t>(keep.size()) < K) keep.push_back({row, token, s});
       }
       bool done = static_cast<int64_t>(finished[b].size()) >= K || keep.empty();
-      if (!done && !penalties && !finished[b].empty()) {
-        // Scores only fall, so without penalties no alive hypothesis can beat a finished one.
+      if (!done && !penalties && static_cast<int64_t>(finished[b].size()) >= o.n_best()) {
+        // Scores only fall, so without penalties no alive hypothesis can beat the finished
+        // ones once n_best of them are in.
         double best = finished[b][0].score;
         for (const auto& h : finished[b]) best = std::max(best, h.score);
         done = best >= keep[0].score;

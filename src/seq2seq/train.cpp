@@ -129,7 +129,8 @@ std::vector<TrainPoint> train(Seq2Seq& model, const std::vector<Pair>& pairs, co
     log << "\rstep " << p.step << " epoch " << p.epoch + 1 << ": train loss " << std::fixed << std::setprecision(4)
         << tp.train_loss << ", dev " << std::setprecision(4) << metric << ", lr " << std::scientific
         << std::setprecision(2) << p.lr << std::defaultfloat << ", " << std::fixed << std::setprecision(0)
-        << tp.seconds << " s" << (end_of_epoch ? " (end of epoch)" : "") << std::defaultfloat << "\n";
+        << tp.seconds << " s" << (end_of_epoch ? " (end of epoch)" : "") << std::defaultfloat << std::setprecision(6)
+        << "\n";
     loss_sum = 0;
     loss_n = 0;
     if (metric > p.best) {

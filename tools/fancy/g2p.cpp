@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
                "Words are split 90/5/5 into train/dev/test by a hash of the word; every pronunciation of a word\n"
                "is an accepted answer."};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may come after the subcommand too
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
 

@@ -32,7 +32,7 @@ def attention(path, out):
     items = json.load(open(path))
     fig, axes = plt.subplots(1, len(items), figsize=(4 * len(items), 4), squeeze=False)
     for ax, it in zip(axes[0], items):
-        w = it["weights"]
+        w = [row[: len(it["source"])] for row in it["weights"]]  # drop the batch's padding
         ax.imshow(w, cmap="Greys", aspect="auto", vmin=0, vmax=1)
         ax.set_xticks(range(len(it["source"])))
         ax.set_xticklabels(it["source"])
