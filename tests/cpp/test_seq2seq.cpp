@@ -168,7 +168,7 @@ TEST(Seq2SeqDecode, BeamOneIsGreedyAndConstraintsHold) {
 TEST(Seq2SeqTraining, LearnsToReverseShortSequencesInSeconds) {
   // The reverse task in miniature: digits 4..13, lengths 1..5.
   torch::manual_seed(1);
-  torch::set_num_threads(2);
+  torch::set_num_threads(1);  // ctest runs tests side by side: no OpenMP oversubscription
   const int64_t V = 14;
   s2s::Seq2Seq model(s2s::Seq2SeqOptions(V, V).embedding(16).hidden(48).attention("general"));
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-2));
