@@ -9,31 +9,13 @@ Same arguments and defaults as sacreBLEU's functions (tokenize='13a', smooth_met
 .totals, .precisions, .bp, .sys_len, .ref_len and formats like sacreBLEU's
 (str(score) == "BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = ...)").
 """
-import glob
-import importlib.util
-import os
+
+from ._native import load_extension
 
 __all__ = ["corpus_bleu", "sentence_bleu", "compute_bleu", "tokenize", "signature", "BleuError"]
 
 
-def _load_module():
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = []
-    if os.environ.get("FANCY_BLEU_MODULE"):
-        candidates.append(os.environ["FANCY_BLEU_MODULE"])
-    for folder in (here, os.path.join(here, "..", "..", "build", "lib")):
-        candidates += sorted(glob.glob(os.path.join(folder, "_fancy_bleu*.so")))
-    for path in candidates:
-        if os.path.isfile(path):
-            spec = importlib.util.spec_from_file_location("_fancy_bleu", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise ImportError("fancy.bleu: _fancy_bleu*.so not found (looked in " + here + " and the source tree's "
-                      "build/lib); run `make` or set FANCY_BLEU_MODULE to its path")
-
-
-_b = _load_module()
+_b = load_extension('_fancy_bleu', 'FANCY_BLEU_MODULE')
 BleuError = _b.BleuError  # a ValueError
 tokenize = _b.tokenize
 signature = _b.signature

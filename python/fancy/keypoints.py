@@ -15,10 +15,10 @@ The work is done by the C++ library (fancy::keypoints) through _fancy_keypoints,
 pybind11 module found through $FANCY_KEYPOINTS_MODULE, next to this package, or in
 the source tree's build/lib.
 """
-import glob
-import importlib.util
 import json
 import os
+
+from ._native import load_extension
 
 __all__ = [
     "evaluate",
@@ -38,26 +38,7 @@ __all__ = [
 ]
 
 
-def _load_module():
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = []
-    if os.environ.get("FANCY_KEYPOINTS_MODULE"):
-        candidates.append(os.environ["FANCY_KEYPOINTS_MODULE"])
-    for folder in (here, os.path.join(here, "..", "..", "build", "lib")):
-        candidates += sorted(glob.glob(os.path.join(folder, "_fancy_keypoints*.so")))
-    for path in candidates:
-        if os.path.isfile(path):
-            spec = importlib.util.spec_from_file_location("_fancy_keypoints", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise ImportError(
-        "fancy.keypoints: _fancy_keypoints*.so not found (looked in " + here + " and the source tree's "
-        "build/lib); run `make` or set FANCY_KEYPOINTS_MODULE to its path"
-    )
-
-
-_k = _load_module()
+_k = load_extension('_fancy_keypoints', 'FANCY_KEYPOINTS_MODULE')
 KeypointsError = _k.KeypointsError  # a ValueError
 coco_sigmas = _k.coco_sigmas
 crowdpose_sigmas = _k.crowdpose_sigmas

@@ -201,23 +201,13 @@ PYBIND11_MODULE(_fancy_keypoints, m) {
       py::arg("match_gt_id_zero") = false, py::arg("keep_ignore_field") = false, py::arg("threads") = 0);
   m.def(
       "evaluate",
-      [](const kp::GroundTruth& gt, const kp::Detections& dt, std::vector<double> sigmas, const std::string& rules,
-         bool area_from_box, std::vector<int64_t> image_ids, std::vector<int64_t> category_ids,
-         std::vector<int64_t> max_dets, bool crowd_split, bool match_gt_id_zero, bool keep_ignore_field,
-         int threads) {
-        kp::EvalOptions o;
-        o.sigmas = std::move(sigmas);
-        if (rules != "pycocotools" && rules != "xtcocotools")
-          throw kp::Error("rules: '" + rules + "' is not one of pycocotools, xtcocotools");
-        o.rules = rules == "xtcocotools" ? kp::Rules::xtcocotools : kp::Rules::pycocotools;
-        o.area_from_box = area_from_box;
-        o.image_ids = std::move(image_ids);
-        o.category_ids = std::move(category_ids);
-        o.max_dets = std::move(max_dets);
-        o.crowd_split = crowd_split;
-        o.gt_id_zero_never_matched = !match_gt_id_zero;
-        o.ignore_overwritten_by_iscrowd = !keep_ignore_field;
-        o.threads = threads;
+      [options](const kp::GroundTruth& gt, const kp::Detections& dt, std::vector<double> sigmas,
+                const std::string& rules, bool area_from_box, std::vector<int64_t> image_ids,
+                std::vector<int64_t> category_ids, std::vector<int64_t> max_dets, bool crowd_split,
+                bool match_gt_id_zero, bool keep_ignore_field, int threads) {
+        const kp::EvalOptions o = options(std::move(sigmas), rules, area_from_box, std::move(image_ids),
+                                          std::move(category_ids), std::move(max_dets), crowd_split, match_gt_id_zero,
+                                          keep_ignore_field, threads);
         kp::EvalResult r;
         {
           py::gil_scoped_release release;
