@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "fancy/seq2seq/vocab.h"
 
@@ -210,6 +211,80 @@ std::vector<std::vector<Hypothesis>> greedy_decode(Seq2Seq& model, const torch::
   // Beam 1 without penalties is greedy: the best token each step, </s> ends it.
   options.beam(1).n_best(1).length_penalty(0).coverage_penalty(0);
   return beam_search(model, src, src_len, options, timings);
+}
+
+std::vector<Hypothesis> sample(Seq2Seq& model, const torch::Tensor& src, const torch::Tensor& src_len,
+                               const SampleOptions& o) {
+  TORCH_CHECK(o.temperature() > 0, "sample: temperature (", o.temperature(), ") must be positive");
+  TORCH_CHECK(o.top_k() >= 0, "sample: top_k (", o.top_k(), ") must be >= 0");
+  TORCH_CHECK(o.top_p() > 0 && o.top_p() <= 1, "sample: top_p (", o.top_p(), ") must be in (0, 1]");
+  torch::NoGradGuard no_grad;
+  EvalScope eval(model);
+  const int64_t B = src.size(0);
+  std::vector<Hypothesis> out(static_cast<size_t>(B));
+  if (B == 0) return out;
+  const auto lens = src_len.to(torch::kCPU, torch::kInt64).contiguous();
+  std::vector<std::mt19937_64> rng;
+  for (int64_t b = 0; b < B; ++b) rng.emplace_back(o.seed() * 1000003ull + static_cast<uint64_t>(b));
+  auto state = model->encode(src, src_len);
+  std::vector<int64_t> active(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) active[b] = b;
+  auto prev = torch::full({B}, Vocab::kBos, src.options().dtype(torch::kLong));
+  for (int64_t t = 0; !active.empty(); ++t) {
+    auto logits = model->step(state, prev).first.to(torch::kFloat);
+    auto logp = torch::log_softmax(logits, -1).contiguous();  // the model's own, for the score
+    auto z = (logits / o.temperature()).contiguous();
+    z.select(1, Vocab::kPad).fill_(kNegInf);
+    z.select(1, Vocab::kBos).fill_(kNegInf);
+    if (t < o.min_length()) z.select(1, Vocab::kEos).fill_(kNegInf);
+    const auto probs = torch::softmax(z, -1);
+    const auto sorted = probs.sort(-1, /*descending=*/true);
+    const auto sp = std::get<0>(sorted).contiguous(), si = std::get<1>(sorted).contiguous();
+    const int64_t V = probs.size(1);
+    std::vector<int64_t> keep_rows, next_tokens, next_active;
+    for (size_t a = 0; a < active.size(); ++a) {
+      const int64_t b = active[a];
+      const float* p = sp[static_cast<int64_t>(a)].data_ptr<float>();
+      const int64_t* ids = si[static_cast<int64_t>(a)].data_ptr<int64_t>();
+      // The candidates: the top_k most likely, then the smallest prefix reaching top_p.
+      int64_t n = o.top_k() > 0 ? std::min(o.top_k(), V) : V;
+      double mass = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        mass += p[i];
+        if (mass >= o.top_p()) {
+          n = i + 1;
+          break;
+        }
+      }
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) total += p[i];
+      const double u = std::uniform_real_distribution<double>(0.0, total)(rng[b]);
+      int64_t token = ids[0];
+      double acc = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        acc += p[i];
+        if (u < acc) {
+          token = ids[i];
+          break;
+        }
+      }
+      Hypothesis& h = out[b];
+      h.score += logp[static_cast<int64_t>(a)][token].item<double>();
+      const int64_t limit =
+          std::max<int64_t>(1, static_cast<int64_t>(o.max_length_a() * lens.data_ptr<int64_t>()[b]) + o.max_length_b());
+      if (token == Vocab::kEos) continue;
+      h.tokens.push_back(token);
+      if (static_cast<int64_t>(h.tokens.size()) >= limit) continue;
+      keep_rows.push_back(static_cast<int64_t>(a));
+      next_tokens.push_back(token);
+      next_active.push_back(b);
+    }
+    if (next_active.empty()) break;
+    state = state.select(torch::tensor(keep_rows, torch::kLong).to(src.device()));
+    prev = torch::tensor(next_tokens, torch::kLong).to(src.device());
+    active = std::move(next_active);
+  }
+  return out;
 }
 
 }  // namespace fancy::seq2seq

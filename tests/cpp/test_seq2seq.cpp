@@ -165,6 +165,32 @@ TEST(Seq2SeqDecode, BeamOneIsGreedyAndConstraintsHold) {
   EXPECT_THROW(s2s::Seq2Seq(s2s::Seq2SeqOptions(10, 10).attention("luong")), c10::Error);
 }
 
+TEST(Seq2SeqDecode, SamplingIsSeededPerSentenceAndTopOneIsGreedy) {
+  auto model = make_model("general");
+  auto [src, len] = random_batch(12, 20, 6, 21);
+  const auto g = s2s::greedy_decode(model, src, len);
+  const auto top1 = s2s::sample(model, src, len, s2s::SampleOptions().top_k(1).seed(5));
+  const auto nucleus = s2s::sample(model, src, len, s2s::SampleOptions().top_p(1e-6).seed(9));
+  for (int64_t b = 0; b < 12; ++b) {
+    EXPECT_EQ(top1[b].tokens, g[b][0].tokens);     // only the best token can be drawn
+    EXPECT_EQ(nucleus[b].tokens, g[b][0].tokens);  // the smallest nucleus is the best token
+  }
+  const auto o = s2s::SampleOptions().temperature(1.5).top_k(8).top_p(0.9).seed(3);
+  const auto a = s2s::sample(model, src, len, o), again = s2s::sample(model, src, len, o);
+  int differs_from_greedy = 0;
+  for (int64_t b = 0; b < 12; ++b) {
+    EXPECT_EQ(a[b].tokens, again[b].tokens);  // same seed, same sample
+    differs_from_greedy += a[b].tokens != g[b][0].tokens;
+  }
+  EXPECT_GT(differs_from_greedy, 0);
+  // The first sentence's sample alone equals its sample in the batch: each position of the
+  // batch has its own generator, so the other sentences do not matter.
+  const auto first_alone = s2s::sample(model, src[0].slice(0, 0, len[0].item<int64_t>()).unsqueeze(0),
+                                       len[0].unsqueeze(0), o);
+  EXPECT_EQ(first_alone[0].tokens, a[0].tokens);
+  EXPECT_THROW(s2s::sample(model, src, len, s2s::SampleOptions().temperature(0)), c10::Error);
+}
+
 TEST(Seq2SeqTraining, LearnsToReverseShortSequencesInSeconds) {
   // The reverse task in miniature: digits 4..13, lengths 1..5.
   torch::manual_seed(1);

@@ -51,4 +51,22 @@ std::vector<std::vector<Hypothesis>> greedy_decode(Seq2Seq& model, const torch::
                                                    const torch::Tensor& src_len, DecodeOptions options = {},
                                                    DecodeTimings* timings = nullptr);
 
+// Random sampling, one token at a time from the model's distribution sharpened by
+// `temperature` and cut to the `top_k` most likely tokens and / or the smallest set whose
+// probability reaches `top_p`. The sentence at batch position i draws from its own
+// generator seeded with (seed, i), so its sample depends neither on the other sentences
+// nor on the thread count.
+struct SampleOptions {
+  TORCH_ARG(double, temperature) = 1.0;
+  TORCH_ARG(int64_t, top_k) = 0;   // 0 = all tokens
+  TORCH_ARG(double, top_p) = 1.0;  // 1 = no nucleus cut
+  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(int64_t, min_length) = 0;
+  TORCH_ARG(double, max_length_a) = 2.0;
+  TORCH_ARG(int64_t, max_length_b) = 10;
+};
+// One hypothesis per sentence; its score is the model's log-probability of the sample.
+std::vector<Hypothesis> sample(Seq2Seq& model, const torch::Tensor& src, const torch::Tensor& src_len,
+                               const SampleOptions& options);
+
 }  // namespace fancy::seq2seq
