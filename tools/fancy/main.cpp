@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"shootout", "train the same CNN on Fashion-MNIST once per pooling method; table, JSON, chart"},
     {"eval-keypoints", "COCO keypoint AP/AR (OKS) with pycocotools' exact numbers; breakdowns, JSON, chart"},
     {"g2p", "grapheme-to-phoneme on CMUdict with an attention encoder-decoder: train, eval (WER/PER), predict"},
+    {"reverse", "JoeyNMT's reverse task with its tutorial configuration, scored with BLEU"},
     {"bleu", "corpus BLEU as sacreBLEU computes it (13a/none/intl, exp/floor/add-k/none), with its signature"},
 };
 
