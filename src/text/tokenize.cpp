@@ -57,6 +57,25 @@ std::string join_words(std::string_view s) {
   return out;
 }
 
+// Python's re.sub for a two-character pattern: scanning left to right, each pair (x, y)
+// with match(x, y) is written as `layout` ('1' stands for x, '2' for y, anything else is
+// itself), and the scan goes on after the pair, so matches never overlap.
+template <class Str, class Match>
+Str sub_pairs(const Str& s, Match match, std::string_view layout) {
+  using Char = typename Str::value_type;
+  Str out;
+  out.reserve(s.size() * 2);
+  for (size_t i = 0; i < s.size();) {
+    if (i + 1 < s.size() && match(s[i], s[i + 1])) {
+      for (char c : layout) out += c == '1' ? s[i] : c == '2' ? s[i + 1] : static_cast<Char>(c);
+      i += 2;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
 // 13a's first rule: ` \1 ` around every character of [\{-\~\[-\` -\&\(-\+\:-\@\/].
 bool is_13a_symbol(unsigned char c) {
   return (c >= '{' && c <= '~') || (c >= '[' && c <= '`') || (c >= ' ' && c <= '&') || (c >= '(' && c <= '+') ||
@@ -86,48 +105,14 @@ std::string tokenize_13a(std::string_view input) {
       a += static_cast<char>(c);
     }
   }
+  auto period_or_comma = [](char c) { return c == '.' || c == ','; };
+  auto digit = [](char c) { return is_digit(static_cast<unsigned char>(c)); };
   // ([^0-9])([\.,]) -> \1 \2   (period and comma unless preceded by a digit)
-  std::string b;
-  b.reserve(a.size() * 2);
-  for (size_t i = 0; i < a.size();) {
-    if (i + 1 < a.size() && !is_digit(a[i]) && (a[i + 1] == '.' || a[i + 1] == ',')) {
-      b += a[i];
-      b += ' ';
-      b += a[i + 1];
-      b += ' ';
-      i += 2;
-    } else {
-      b += a[i++];
-    }
-  }
+  const auto b = sub_pairs(a, [&](char x, char y) { return !digit(x) && period_or_comma(y); }, "1 2 ");
   // ([\.,])([^0-9]) -> " \1 \2"   (unless followed by a digit)
-  std::string c;
-  c.reserve(b.size() * 2);
-  for (size_t i = 0; i < b.size();) {
-    if (i + 1 < b.size() && (b[i] == '.' || b[i] == ',') && !is_digit(b[i + 1])) {
-      c += ' ';
-      c += b[i];
-      c += ' ';
-      c += b[i + 1];
-      i += 2;
-    } else {
-      c += b[i++];
-    }
-  }
+  const auto c = sub_pairs(b, [&](char x, char y) { return period_or_comma(x) && !digit(y); }, " 1 2");
   // ([0-9])(-) -> \1 \2   (dash after a digit)
-  std::string d;
-  d.reserve(c.size() * 2);
-  for (size_t i = 0; i < c.size();) {
-    if (i + 1 < c.size() && is_digit(c[i]) && c[i + 1] == '-') {
-      d += c[i];
-      d += ' ';
-      d += c[i + 1];
-      d += ' ';
-      i += 2;
-    } else {
-      d += c[i++];
-    }
-  }
+  const auto d = sub_pairs(c, [&](char x, char y) { return digit(x) && y == '-'; }, "1 2 ");
   return join_words(d);
 }
 
@@ -172,32 +157,12 @@ void append_utf8(std::string& out, char32_t c) {
 
 std::string tokenize_intl(std::string_view input) {
   const std::u32string s = decode(input);
+  auto number = [](char32_t c) { return is_number(static_cast<UChar32>(c)); };
+  auto punct = [](char32_t c) { return is_punct(static_cast<UChar32>(c)); };
   // (\P{N})(\p{P}) -> \1 \2
-  std::u32string a;
-  for (size_t i = 0; i < s.size();) {
-    if (i + 1 < s.size() && !is_number(s[i]) && is_punct(s[i + 1])) {
-      a += s[i];
-      a += U' ';
-      a += s[i + 1];
-      a += U' ';
-      i += 2;
-    } else {
-      a += s[i++];
-    }
-  }
+  const auto a = sub_pairs(s, [&](char32_t x, char32_t y) { return !number(x) && punct(y); }, "1 2 ");
   // (\p{P})(\P{N}) -> " \1 \2"
-  std::u32string b;
-  for (size_t i = 0; i < a.size();) {
-    if (i + 1 < a.size() && is_punct(a[i]) && !is_number(a[i + 1])) {
-      b += U' ';
-      b += a[i];
-      b += U' ';
-      b += a[i + 1];
-      i += 2;
-    } else {
-      b += a[i++];
-    }
-  }
+  const auto b = sub_pairs(a, [&](char32_t x, char32_t y) { return punct(x) && !number(y); }, " 1 2");
   // (\p{S}) -> " \1 "
   std::string out;
   for (char32_t c : b) {
