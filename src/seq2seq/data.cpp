@@ -44,6 +44,7 @@ std::vector<Pair> read_tsv(const std::string& path, bool source_chars, bool targ
       continue;
     }
     p.answers = {p.target};
+    p.line = n;
     out.push_back(std::move(p));
   }
   return out;
@@ -96,7 +97,10 @@ std::vector<Pair> read_cmudict(const std::string& path, bool skip_bad, std::vect
       continue;
     }
     auto& p = words[word];
-    if (p.source.empty()) p.source = split_tokens(word, true);
+    if (p.source.empty()) {
+      p.source = split_tokens(word, true);
+      p.line = n;
+    }
     if (std::find(p.answers.begin(), p.answers.end(), phones) == p.answers.end()) p.answers.push_back(phones);
   }
   std::vector<Pair> out;
@@ -133,14 +137,31 @@ std::vector<Pair> reverse_task(int64_t n, int64_t min_len, int64_t max_len, int6
   return out;
 }
 
-Batch make_batch(const std::vector<Pair>& pairs, const std::vector<size_t>& index, const Vocab& sv, const Vocab& tv,
-                 int64_t max_src) {
+int64_t truncate_sources(std::vector<Pair>& pairs, int64_t max_tokens, const std::string& path,
+                         std::vector<std::string>* warnings) {
+  TORCH_CHECK(max_tokens >= 0, "truncate_sources: max_tokens must be >= 0 (0 = no limit), got ", max_tokens);
+  if (max_tokens == 0) return 0;
+  int64_t cut = 0;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    auto& src = pairs[i].source;
+    if (static_cast<int64_t>(src.size()) <= max_tokens) continue;
+    ++cut;
+    if (warnings) {
+      const std::string where = pairs[i].line ? path + ":" + std::to_string(pairs[i].line)
+                                              : (path.empty() ? "" : path + ": ") + "pair " + std::to_string(i + 1);
+      warnings->push_back(where + ": source of " + std::to_string(src.size()) + " tokens truncated to the limit of " +
+                          std::to_string(max_tokens));
+    }
+    src.resize(static_cast<size_t>(max_tokens));
+  }
+  return cut;
+}
+
+Batch make_batch(const std::vector<Pair>& pairs, const std::vector<size_t>& index, const Vocab& sv, const Vocab& tv) {
   const int64_t B = static_cast<int64_t>(index.size());
   int64_t S = 1, T = 1;
   for (size_t i : index) {
-    int64_t s = static_cast<int64_t>(pairs[i].source.size());
-    if (max_src > 0) s = std::min(s, max_src);
-    S = std::max(S, s + 1);
+    S = std::max(S, static_cast<int64_t>(pairs[i].source.size()) + 1);
     T = std::max(T, static_cast<int64_t>(pairs[i].target.size()) + 1);
   }
   Batch b;
@@ -154,8 +175,7 @@ Batch make_batch(const std::vector<Pair>& pairs, const std::vector<size_t>& inde
   auto tout = b.tgt_out.accessor<int64_t, 2>();
   for (int64_t r = 0; r < B; ++r) {
     const Pair& p = pairs[index[r]];
-    int64_t s = static_cast<int64_t>(p.source.size());
-    if (max_src > 0) s = std::min(s, max_src);
+    const int64_t s = static_cast<int64_t>(p.source.size());
     for (int64_t j = 0; j < s; ++j) src[r][j] = sv.id(p.source[j]);
     src[r][s] = Vocab::kEos;
     b.src_len[r] = s + 1;

@@ -99,6 +99,8 @@ void load_weights(Seq2Seq& model, const std::string& path) {
 std::vector<TrainPoint> train(Seq2Seq& model, const std::vector<Pair>& pairs, const Vocab& sv, const Vocab& tv,
                               const Validator& validate, const TrainOptions& o, std::ostream& log) {
   TORCH_CHECK(!pairs.empty(), "train: no training pairs");
+  TORCH_CHECK(o.schedule() == "plateau" || o.schedule() == "linear", "train: schedule must be plateau or linear, got '",
+              o.schedule(), "'");
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(o.lr()));
   Progress p;
   p.lr = o.lr();
@@ -133,22 +135,40 @@ std::vector<TrainPoint> train(Seq2Seq& model, const std::vector<Pair>& pairs, co
         << "\n";
     loss_sum = 0;
     loss_n = 0;
+    if (checkpoints && o.snapshot_minutes() > 0) {  // first validation past each multiple of N minutes
+      const int64_t k = static_cast<int64_t>(tp.seconds / (60 * o.snapshot_minutes()));
+      const auto name = fs::path(o.checkpoint_dir()) /
+                        ("minutes" + std::to_string(static_cast<int64_t>(k * o.snapshot_minutes())) + ".pt");
+      if (k > 0 && !fs::exists(name)) save_weights(model, name.string());
+    }
     if (metric > p.best) {
       p.best = metric;
       p.bad = 0;
       if (checkpoints) save_weights(model, best);
-    } else if (++p.bad >= o.patience()) {  // plateau: decay the learning rate
+    } else if (o.schedule() == "plateau" && ++p.bad >= o.patience()) {  // decay the learning rate
       p.lr = std::max(o.min_lr(), p.lr * o.decay());
       set_lr(opt, p.lr);
       p.bad = 0;
     }
+  };
+  // Every epoch has the same number of batches, so the share of the epochs done is exact.
+  const double total_steps =
+      static_cast<double>(o.epochs()) * static_cast<double>(bucketed_batches(pairs, o.batch_size(), o.seed(), 0).size());
+  auto linear_lr = [&] {
+    double done = p.step / total_steps;
+    if (o.max_minutes() > 0) done = std::max(done, elapsed() / (60 * o.max_minutes()));
+    return o.min_lr() + (o.lr() - o.min_lr()) * std::max(0.0, 1 - done);
   };
   model->train();
   bool out_of_time = false;
   for (; p.epoch < o.epochs() && !out_of_time; ++p.epoch, p.batch = 0) {
     const auto batches = bucketed_batches(pairs, o.batch_size(), o.seed(), p.epoch);
     for (; p.batch < static_cast<int64_t>(batches.size()); ++p.batch) {
-      const auto b = make_batch(pairs, batches[static_cast<size_t>(p.batch)], sv, tv, o.max_src());
+      if (o.schedule() == "linear") {
+        p.lr = linear_lr();
+        set_lr(opt, p.lr);
+      }
+      const auto b = make_batch(pairs, batches[static_cast<size_t>(p.batch)], sv, tv);
       opt.zero_grad();
       auto loss = sequence_loss(model->forward(b.src, b.src_len, b.tgt_in), b.tgt_out, o.label_smoothing());
       loss.backward();
@@ -165,7 +185,8 @@ std::vector<TrainPoint> train(Seq2Seq& model, const std::vector<Pair>& pairs, co
             << tokens / std::max(1e-9, s) << " tok/s" << std::defaultfloat << std::flush;
       }
       const bool last_batch = p.batch + 1 == static_cast<int64_t>(batches.size());
-      if (p.step % o.validate_every() == 0 || last_batch) {
+      out_of_time = o.max_minutes() > 0 && elapsed() > 60.0 * o.max_minutes();
+      if (p.step % o.validate_every() == 0 || last_batch || out_of_time) {
         validate_now(last_batch);
         if (checkpoints) {  // the checkpoint continues with the next batch
           Progress next = p;
@@ -174,8 +195,7 @@ std::vector<TrainPoint> train(Seq2Seq& model, const std::vector<Pair>& pairs, co
           next.seconds = elapsed();
           save_checkpoint(model, opt, next, last);
         }
-        if (o.max_minutes() > 0 && elapsed() > 60.0 * o.max_minutes()) {
-          out_of_time = true;
+        if (out_of_time) {
           log << "time budget of " << o.max_minutes() << " min reached\n";
           break;
         }

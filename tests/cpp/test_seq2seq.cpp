@@ -289,6 +289,25 @@ TEST(Seq2SeqData, TsvAndDictionaryErrorsNameFileAndLine) {
   EXPECT_EQ(s2s::cmudict_split({"a", "a", "a"}), s2s::cmudict_split({"a", "a", "a"}));
 }
 
+TEST(Seq2SeqData, LongSourcesAreCutWithAWarningNamingTheLine) {
+  const auto tsv = write_temp("long.tsv", "a b\tb a\n\na b c d e f\tf e d c b a\n");
+  std::vector<std::string> warnings;
+  auto pairs = s2s::read_tsv(tsv, false, false, true, &warnings);
+  ASSERT_EQ(pairs.size(), 2u);
+  warnings.clear();
+  EXPECT_EQ(s2s::truncate_sources(pairs, 4, tsv, &warnings), 1);
+  EXPECT_EQ(pairs[0].source.size(), 2u);
+  EXPECT_EQ(pairs[1].source, (std::vector<std::string>{"a", "b", "c", "d"}));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("long.tsv:3: source of 6 tokens truncated to the limit of 4"), std::string::npos)
+      << warnings[0];
+  std::vector<s2s::Pair> typed{{{"x", "y", "z"}, {"z"}, {}}};  // not from a file: named by position
+  warnings.clear();
+  s2s::truncate_sources(typed, 2, "words", &warnings);
+  EXPECT_NE(warnings.at(0).find("words: pair 1: source of 3 tokens"), std::string::npos) << warnings[0];
+  EXPECT_THROW(s2s::truncate_sources(typed, -1, "words", &warnings), c10::Error);
+}
+
 TEST(Seq2SeqData, ErrorRatesAcceptAnyAnswerAndCountEdits) {
   std::vector<s2s::Pair> pairs(2);
   pairs[0].answers = {{"ax"}, {"ey"}};

@@ -26,9 +26,11 @@ struct Split {
   std::vector<s2s::Pair> train, dev, test;
 };
 
-Split load_split(const std::string& dict, bool skip_bad) {
+// Words longer than max_letters are cut to that length, each with a warning naming its line.
+Split load_split(const std::string& dict, bool skip_bad, int64_t max_letters) {
   std::vector<std::string> warnings;
   auto all = s2s::read_cmudict(dict, skip_bad, &warnings);
+  s2s::truncate_sources(all, max_letters, dict, &warnings);
   for (const auto& w : warnings) std::cerr << "g2p: " << w << "\n";
   Split s;
   for (auto& p : all) {
@@ -64,7 +66,7 @@ s2s::Seq2SeqOptions options_from(const json& c) {
       .dropout(c["dropout"]);
 }
 
-Loaded load_model(const std::string& dir) {
+Loaded load_model(const std::string& dir, const std::string& weights = "best.pt") {
   const fs::path cfg = fs::path(dir) / "config.json";
   std::ifstream f(cfg);
   if (!f) throw std::runtime_error(cfg.string() + ": not found (train a model with `fancy g2p train --out DIR`)");
@@ -77,7 +79,7 @@ Loaded load_model(const std::string& dir) {
   } catch (const std::exception& e) {
     throw std::runtime_error(cfg.string() + ": malformed model configuration: " + e.what());
   }
-  s2s::load_weights(l.model, (fs::path(dir) / "best.pt").string());
+  s2s::load_weights(l.model, (fs::path(dir) / weights).string());
   l.model->eval();
   return l;
 }
@@ -87,10 +89,11 @@ s2s::DecodeOptions decode_options(int64_t beam, int64_t n_best = 1) {
   return s2s::DecodeOptions().beam(beam).n_best(n_best).max_length_a(1.5).max_length_b(5);
 }
 
-int train_cmd(const std::string& dict, const std::string& out, double minutes, int64_t epochs, int64_t embedding,
+int train_cmd(const std::string& dict, int64_t max_letters, const std::string& out, double minutes,
+              const std::string& schedule, double snapshot_minutes, int64_t epochs, int64_t embedding,
               int64_t hidden, int64_t layers, const std::string& attention, double dropout, int64_t batch, double lr,
               int64_t validate_every, int64_t dev_words, uint64_t seed, bool resume, bool skip_bad) {
-  const auto split = load_split(dict, skip_bad);
+  const auto split = load_split(dict, skip_bad, max_letters);
   const auto train_pairs = expand(split.train);
   std::vector<std::vector<std::string>> src_tokens, tgt_tokens;
   for (const auto& p : train_pairs) {
@@ -105,7 +108,7 @@ int train_cmd(const std::string& dict, const std::string& out, double minutes, i
                  {"tgt_vocab", tv.tokens()}, {"embedding", embedding}, {"hidden", hidden},
                  {"layers", layers},       {"bidirectional", true},  {"rnn", "lstm"},
                  {"attention", attention}, {"input_feeding", true},  {"dropout", dropout},
-                 {"seed", seed}};
+                 {"seed", seed},           {"max_letters", max_letters}};
   fs::create_directories(out);
   fancy::cli::write_atomically(fs::path(out) / "config.json", config.dump(1) + "\n");
   torch::manual_seed(seed);
@@ -123,6 +126,8 @@ int train_cmd(const std::string& dict, const std::string& out, double minutes, i
                                       .validate_every(validate_every)
                                       .seed(seed)
                                       .max_minutes(minutes)
+                                      .schedule(schedule)
+                                      .snapshot_minutes(snapshot_minutes)
                                       .checkpoint_dir(out)
                                       .resume(resume),
                                   std::cerr);
@@ -142,10 +147,11 @@ int train_cmd(const std::string& dict, const std::string& out, double minutes, i
   return 0;
 }
 
-int eval_cmd(const std::string& dir, const std::string& set, const std::vector<int64_t>& beams, int64_t limit,
-             int64_t batch_size, int threads) {
-  auto l = load_model(dir);
-  const auto split = load_split(l.config.value("dict", std::string(kDict)), true);
+int eval_cmd(const std::string& dir, const std::string& weights, const std::string& set,
+             const std::vector<int64_t>& beams, int64_t limit, int64_t batch_size, int threads) {
+  auto l = load_model(dir, weights);
+  const auto split =
+      load_split(l.config.value("dict", std::string(kDict)), true, l.config.value("max_letters", int64_t{0}));
   std::vector<s2s::Pair> data = set == "dev" ? split.dev : split.test;
   if (limit > 0 && static_cast<int64_t>(data.size()) > limit) data.resize(static_cast<size_t>(limit));
   json report = json::object();
@@ -165,7 +171,8 @@ int eval_cmd(const std::string& dir, const std::string& set, const std::vector<i
         {"model_seconds", t.model_seconds}, {"target_tokens", t.target_tokens},
         {"batch_size", batch_size}, {"threads", threads}};
   }
-  fancy::cli::write_atomically(fs::path(dir) / ("eval_" + set + ".json"), report.dump(1) + "\n");
+  const std::string tag = weights == "best.pt" ? "" : "_" + fs::path(weights).stem().string();
+  fancy::cli::write_atomically(fs::path(dir) / ("eval_" + set + tag + ".json"), report.dump(1) + "\n");
   return 0;
 }
 
@@ -178,6 +185,9 @@ int predict_cmd(const std::string& dir, const std::vector<std::string>& words, i
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     pairs.push_back({s2s::split_tokens(lower, true), {"x"}, {}});
   }
+  std::vector<std::string> warnings;
+  s2s::truncate_sources(pairs, l.config.value("max_letters", int64_t{0}), "words", &warnings);
+  for (const auto& w : warnings) std::cerr << "g2p: " << w << "\n";
   std::vector<size_t> idx(pairs.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
   const auto b = s2s::make_batch(pairs, idx, l.src, l.tgt);
@@ -218,14 +228,20 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
 
-  auto* tr = app.add_subcommand("train", "train a model; writes DIR/config.json, best.pt, last.pt, history.json, "
-                                         "learning_curve.png");
+  auto* tr = app.add_subcommand("train", "train a model; writes DIR/config.json, best.pt, last.pt, minutesN.pt, "
+                                         "history.json, learning_curve.png");
   std::string dict = kDict, out = "runs/g2p", attention = "general";
-  double minutes = 55, dropout = 0.2, lr = 2e-3;
+  double minutes = 58, dropout = 0.2, lr = 2e-3, snapshot_minutes = 30;
+  std::string schedule = "linear";
   int64_t epochs = 30, embedding = 64, hidden = 256, layers = 1, batch = 64, validate_every = 1000, dev_words = 1000;
+  int64_t max_letters = 48;
   uint64_t seed = 1;
   bool resume = false, skip_bad = false;
   tr->add_option("--dict", dict, "CMUdict in Festival's format")->capture_default_str();
+  tr->add_option("--max-letters", max_letters,
+                 "longer words are cut to this length, with a warning naming the line (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   tr->add_option("--out", out, "model folder")->capture_default_str();
   tr->add_option("--minutes", minutes, "training time budget (0 = until --epochs)")->capture_default_str();
   tr->add_option("--epochs", epochs, "epochs at most")->capture_default_str();
@@ -235,7 +251,15 @@ int main(int argc, char** argv) {
   tr->add_option("--attention", attention, "dot, general, concat or bahdanau")->capture_default_str();
   tr->add_option("--dropout", dropout, "dropout")->capture_default_str();
   tr->add_option("--batch-size", batch, "batch size")->capture_default_str();
-  tr->add_option("--lr", lr, "Adam learning rate (halved when dev WER stops improving)")->capture_default_str();
+  tr->add_option("--lr", lr, "Adam's initial learning rate")->capture_default_str();
+  tr->add_option("--schedule", schedule,
+                 "learning rate: linear (falls to 1e-5 over the time budget, or the epochs) or plateau (halved "
+                 "after 2 validations without a better dev WER)")
+      ->check(CLI::IsMember({"linear", "plateau"}))
+      ->capture_default_str();
+  tr->add_option("--snapshot-minutes", snapshot_minutes,
+                 "also keep the weights every N minutes as DIR/minutesN.pt (0 = no)")
+      ->capture_default_str();
   tr->add_option("--validate-every", validate_every, "steps between dev evaluations and checkpoints")
       ->capture_default_str();
   tr->add_option("--dev-words", dev_words, "dev words used for validation during training")->capture_default_str();
@@ -248,6 +272,9 @@ int main(int argc, char** argv) {
   std::vector<int64_t> beams{1, 5};
   int64_t limit = 0;
   ev->add_option("--model", model_dir, "model folder")->capture_default_str();
+  std::string weights = "best.pt";
+  ev->add_option("--weights", weights, "weights in the model folder: best.pt, last.pt or a minutesN.pt snapshot")
+      ->capture_default_str();
   ev->add_option("--set", set, "test or dev")->check(CLI::IsMember({"test", "dev"}))->capture_default_str();
   ev->add_option("--beams", beams, "beam sizes to evaluate (1 = greedy)")->delimiter(',')->capture_default_str();
   ev->add_option("--limit", limit, "evaluate only the first N words (0 = all)")->capture_default_str();
@@ -268,9 +295,9 @@ int main(int argc, char** argv) {
   try {
     at::set_num_threads(threads);
     if (*tr)
-      return train_cmd(dict, out, minutes, epochs, embedding, hidden, layers, attention, dropout, batch, lr,
+      return train_cmd(dict, max_letters, out, minutes, schedule, snapshot_minutes, epochs, embedding, hidden, layers, attention, dropout, batch, lr,
                        validate_every, dev_words, seed, resume, skip_bad);
-    if (*ev) return eval_cmd(model_dir, set, beams, limit, eval_batch, threads);
+    if (*ev) return eval_cmd(model_dir, weights, set, beams, limit, eval_batch, threads);
     if (*pr) return predict_cmd(model_dir, words, beam, n_best, attention_png);
   } catch (const std::exception& e) {
     std::cerr << "g2p: " << e.what() << "\n";

@@ -17,6 +17,7 @@ namespace fancy::seq2seq {
 struct Pair {
   std::vector<std::string> source, target;
   std::vector<std::vector<std::string>> answers;
+  size_t line = 0;  // line in the file it was read from (0: not read from a file)
 };
 
 // Reads "source<TAB>target" lines. A malformed line (no tab, empty side) is an error
@@ -39,9 +40,15 @@ struct Batch {
   std::vector<size_t> index;                     // positions of the pairs in the dataset
 };
 
-// Tensors for pairs[index...]; sources longer than max_src (> 0) are truncated.
+// Cuts sources longer than max_tokens (> 0) to that length, with one warning per cut
+// source naming where it came from ("FILE:LINE" for pairs read from `path`, else its
+// position) and its length. Returns how many were cut.
+int64_t truncate_sources(std::vector<Pair>& pairs, int64_t max_tokens, const std::string& path,
+                         std::vector<std::string>* warnings);
+
+// Tensors for pairs[index...].
 Batch make_batch(const std::vector<Pair>& pairs, const std::vector<size_t>& index, const Vocab& src_vocab,
-                 const Vocab& tgt_vocab, int64_t max_src = 0);
+                 const Vocab& tgt_vocab);
 
 // Length-bucketed batches for one epoch: the pairs shuffled with (seed, epoch), cut into
 // pools of 100 batches, each pool sorted by length and cut into batches, the batches

@@ -1,6 +1,7 @@
 // Training a Seq2Seq model: teacher forcing, label smoothing, Adam, gradient clipping,
-// learning-rate decay on plateau, validation every N steps, best and last checkpoints
-// written atomically, and resume to the same result as an uninterrupted run.
+// learning-rate decay on plateau or linear decay over the budget, validation every N
+// steps, best and last checkpoints written atomically, and resume to the same result as
+// an uninterrupted run.
 #pragma once
 
 #include <functional>
@@ -20,14 +21,20 @@ struct TrainOptions {
   TORCH_ARG(double, label_smoothing) = 0.1;
   TORCH_ARG(double, clip) = 1.0;             // max gradient norm; 0 = off
   TORCH_ARG(int64_t, validate_every) = 500;  // steps; an epoch's end validates too
-  TORCH_ARG(int64_t, patience) = 2;          // validations without improvement before decay
+  // "plateau": lr *= decay after `patience` validations without improvement.
+  // "linear": lr falls linearly from lr to min_lr over the budget: the share of the
+  // epochs done, or of max_minutes used when that is larger (time-based, so a run cut by
+  // its time budget is not reproducible step for step; the epochs form is).
+  TORCH_ARG(std::string, schedule) = "plateau";
+  TORCH_ARG(int64_t, patience) = 2;
   TORCH_ARG(double, decay) = 0.5;
   TORCH_ARG(double, min_lr) = 1e-5;
   TORCH_ARG(uint64_t, seed) = 1;
   TORCH_ARG(double, max_minutes) = 0;        // stop after this much training time; 0 = none
+  TORCH_ARG(double, snapshot_minutes) = 0;   // also keep the weights as minutesN.pt at the first
+                                             // validation past each N minutes; 0 = none
   TORCH_ARG(std::string, checkpoint_dir);    // best.pt and last.pt; empty = none
   TORCH_ARG(bool, resume) = false;           // continue from checkpoint_dir/last.pt
-  TORCH_ARG(int64_t, max_src) = 0;           // truncate longer sources (0 = no limit)
 };
 
 struct TrainPoint {

@@ -1,0 +1,45 @@
+// The group ops' schemas (declared once, here) and their C++ entry points
+// (include/fancy/regularize.h). CPU kernels: ops/cpu/group_kernels.cpp; autograd:
+// ops/autograd/group_autograd.cpp; group specs: ops/group_spec.h.
+#include "fancy/regularize.h"
+#include "ops/op_handle.h"
+
+#include <torch/library.h>
+
+TORCH_LIBRARY_FRAGMENT(fancy, m) {
+  // ‖w_g‖_p for every group g (p = 1, 2 or inf), shaped as the grid of groups.
+  m.def("group_norms(Tensor self, str groups=\"filters\", float p=2, bool ragged=False) -> Tensor");
+  // Σ_{i∈g} w_i for every group g, shaped as the grid of groups.
+  m.def("group_sum(Tensor self, str groups=\"filters\", bool ragged=False) -> Tensor");
+  // w_i · scale[g(i)]: every group multiplied by its own factor (scale has the grid's shape).
+  m.def("group_scale(Tensor self, Tensor scale, str groups=\"filters\", bool ragged=False) -> Tensor");
+  m.def("group_scale_(Tensor(a!) self, Tensor scale, str groups=\"filters\", bool ragged=False) -> Tensor(a!)");
+}
+
+namespace fancy {
+namespace regularize {
+
+using at::Tensor;
+
+Tensor group_norms(const Tensor& w, const std::string& groups, double p, bool ragged) {
+  static auto op = ops::op_handle<Tensor(const Tensor&, c10::string_view, double, bool)>("group_norms");
+  return op.call(w, groups, p, ragged);
+}
+
+Tensor group_sum(const Tensor& w, const std::string& groups, bool ragged) {
+  static auto op = ops::op_handle<Tensor(const Tensor&, c10::string_view, bool)>("group_sum");
+  return op.call(w, groups, ragged);
+}
+
+Tensor group_scale(const Tensor& w, const Tensor& scale, const std::string& groups, bool ragged) {
+  static auto op = ops::op_handle<Tensor(const Tensor&, const Tensor&, c10::string_view, bool)>("group_scale");
+  return op.call(w, scale, groups, ragged);
+}
+
+Tensor& group_scale_(Tensor& w, const Tensor& scale, const std::string& groups, bool ragged) {
+  static auto op = ops::op_handle<Tensor&(Tensor&, const Tensor&, c10::string_view, bool)>("group_scale_");
+  return op.call(w, scale, groups, ragged);
+}
+
+}  // namespace regularize
+}  // namespace fancy
