@@ -71,7 +71,7 @@ def load_ops():
 
 def __getattr__(name):
     # Pooling names load torch and the ops on first use.
-    if name.startswith("__") or name in ("keypoints", "bleu", "_native"):
+    if name.startswith("__") or name in ("keypoints", "bleu", "regularize", "_native"):
         raise AttributeError(name)
     load_ops()
     if name in globals():

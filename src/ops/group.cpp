@@ -2,11 +2,23 @@
 // (include/fancy/regularize.h). CPU kernels: ops/cpu/group_kernels.cpp; autograd:
 // ops/autograd/group_autograd.cpp; group specs: ops/group_spec.h.
 #include "fancy/regularize.h"
+#include "ops/group_spec.h"
 #include "ops/op_handle.h"
 
 #include <torch/library.h>
 
+namespace {
+
+// The grid of groups of a weight of this shape (no tensor: a shape check callers can
+// make before touching the weight).
+std::vector<int64_t> group_grid(std::vector<int64_t> shape, c10::string_view groups, bool ragged) {
+  return fancy::ops::group_grid(shape, fancy::ops::group_block("group_grid", shape, std::string(groups), ragged));
+}
+
+}  // namespace
+
 TORCH_LIBRARY_FRAGMENT(fancy, m) {
+  m.def("group_grid(int[] shape, str groups=\"filters\", bool ragged=False) -> int[]", TORCH_FN(group_grid));
   // ‖w_g‖_p for every group g (p = 1, 2 or inf), shaped as the grid of groups.
   m.def("group_norms(Tensor self, str groups=\"filters\", float p=2, bool ragged=False) -> Tensor");
   // Σ_{i∈g} w_i for every group g, shaped as the grid of groups.
