@@ -19,9 +19,10 @@ def main(src, dst):
         removed = 100.0 * (r["filters"] - r["kept"]) / r["filters"]
         chapter = r["penalty"] != "group_lasso"
         label = ("sum of squares (chapter) " if chapter else "group lasso ") + "λ=%g" % r["lambda"]
-        ax1.scatter(removed, r["pruned_accuracy"], marker="x" if chapter else "o", s=60, label=label)
+        final = r["finetuned_accuracy"] if r.get("finetuned_accuracy", -1) >= 0 else r["pruned_accuracy"]
+        ax1.scatter(removed, final, marker="x" if chapter else "o", s=60, label=label)
     ax1.set_xlabel("conv filters removed (%)")
-    ax1.set_ylabel("test accuracy after pruning (%)")
+    ax1.set_ylabel("test accuracy of the pruned network (%)")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
     names = [("SoS " if r["penalty"] != "group_lasso" else "") + "λ=%g" % r["lambda"] for r in runs]
