@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench bench-fancy bench-keypoints format clean
+.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize format clean
 
 all: build
 
@@ -34,6 +34,10 @@ bench-fancy: build
 # COCO keypoint evaluation end to end on a generated 5000-image pair, 1 and 2 threads.
 bench-keypoints: build
 	/usr/bin/python3 bench/bench_keypoints.py --build $(BUILD)
+
+# Group lasso penalty + gradient over ResNet-50's 25.5M weights against abs().sum().
+bench-regularize: build
+	$(BUILD)/bench/bench_regularize
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -77,8 +77,8 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
   for (int64_t b = 0; b < B; ++b)
     max_len[b] = std::max<int64_t>(1, static_cast<int64_t>(o.max_length_a() * lens.data_ptr<int64_t>()[b]) + o.max_length_b());
 
-  auto state = timed([&] { return model->encode(src, src_len); })
-                   .select(torch::arange(B, src.options().dtype(torch::kLong)).repeat_interleave(K));
+  // One memory per sentence, K decoder rows each.
+  auto state = timed([&] { return model->encode(src, src_len).expand_beams(K); });
   std::vector<int64_t> active(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) active[b] = b;
   std::vector<float> scores(static_cast<size_t>(B * K), kNegInf);
@@ -96,7 +96,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
     }
     if (o.coverage_penalty() != 0) {
       const auto cov = coverage[row];
-      const auto mask = state.src_mask[row];
+      const auto mask = state.src_mask[row / K];
       const double cp = torch::log(torch::clamp_max(cov.masked_select(mask), 1.0)).sum().item<double>();
       score += o.coverage_penalty() * cp;
     }
@@ -122,7 +122,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
     const auto attn_cpu = o.return_attention() ? attn.to(torch::kFloat).contiguous() : torch::Tensor();
     const auto coverage = state.coverage;
 
-    std::vector<int64_t> next_rows, next_tokens, next_active;
+    std::vector<int64_t> next_rows, next_tokens, next_active, next_sources;
     std::vector<float> next_scores;
     std::vector<Alive> next_alive;
     for (int64_t a = 0; a < A; ++a) {
@@ -170,6 +170,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
       }
       if (done) continue;
       next_active.push_back(b);
+      next_sources.push_back(a);
       while (static_cast<int64_t>(keep.size()) < K) keep.push_back({keep[0].row, keep[0].token, kNegInf});
       for (const auto& c : keep) {
         next_rows.push_back(c.row);
@@ -182,8 +183,9 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
       }
     }
     if (next_active.empty()) break;
-    const auto index = torch::tensor(next_rows, torch::kLong).to(src.device());
-    state = state.select(index);  // reorder the beams and drop the finished sentences
+    // Reorder the beams and drop the finished sentences.
+    state = state.select_beams(torch::tensor(next_rows, torch::kLong).to(src.device()),
+                               torch::tensor(next_sources, torch::kLong).to(src.device()));
     prev = torch::tensor(next_tokens, torch::kLong).to(src.device());
     scores = std::move(next_scores);
     alive = std::move(next_alive);

@@ -9,6 +9,7 @@ namespace fancy::seq2seq {
 namespace F = torch::nn::functional;
 
 DecoderState DecoderState::select(const torch::Tensor& index) const {
+  TORCH_CHECK(beam == 1, "DecoderState.select: the state holds ", beam, " beams per source; use select_beams");
   DecoderState s;
   s.h = h.index_select(1, index);
   if (c.defined()) s.c = c.index_select(1, index);
@@ -17,6 +18,31 @@ DecoderState DecoderState::select(const torch::Tensor& index) const {
   s.keys = keys.index_select(0, index);
   s.src_mask = src_mask.index_select(0, index);
   s.coverage = coverage.index_select(0, index);
+  return s;
+}
+
+DecoderState DecoderState::expand_beams(int64_t k) const {
+  TORCH_CHECK(beam == 1 && k >= 1, "DecoderState.expand_beams: needs one row per source and k >= 1");
+  DecoderState s = *this;
+  s.h = h.repeat_interleave(k, 1);
+  if (c.defined()) s.c = c.repeat_interleave(k, 1);
+  if (feed.defined()) s.feed = feed.repeat_interleave(k, 0);
+  s.coverage = coverage.repeat_interleave(k, 0);
+  s.beam = k;
+  return s;
+}
+
+DecoderState DecoderState::select_beams(const torch::Tensor& rows, const torch::Tensor& sources) const {
+  DecoderState s;
+  s.beam = beam;
+  s.h = h.index_select(1, rows);
+  if (c.defined()) s.c = c.index_select(1, rows);
+  if (feed.defined()) s.feed = feed.index_select(0, rows);
+  s.coverage = coverage.index_select(0, rows);
+  const bool same = sources.numel() == memory.size(0);  // no sentence finished: keep the memory as it is
+  s.memory = same ? memory : memory.index_select(0, sources);
+  s.keys = same ? keys : keys.index_select(0, sources);
+  s.src_mask = same ? src_mask : src_mask.index_select(0, sources);
   return s;
 }
 
@@ -114,14 +140,23 @@ DecoderState Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& 
   return s;
 }
 
+// Scores (rows, S) of queries grouped by source: (N·beam, H) against N memories.
 torch::Tensor Seq2SeqImpl::scores(const torch::Tensor& query, const DecoderState& s) {
+  const int64_t N = s.keys.size(0), S = s.keys.size(1);
   torch::Tensor e;
   if (options_.attention() == "dot" || options_.attention() == "general") {
-    e = torch::bmm(s.keys, query.unsqueeze(2)).squeeze(2);  // (B, S)
-  } else {                                                  // v^T tanh(W q + U m)
-    e = energy(torch::tanh(s.keys + query_proj(query).unsqueeze(1))).squeeze(2);
+    e = torch::bmm(query.view({N, s.beam, -1}), s.keys.transpose(1, 2));  // (N, beam, S)
+  } else {                                                                 // v^T tanh(W q + U m)
+    e = energy(torch::tanh(s.keys.unsqueeze(1) + query_proj(query).view({N, s.beam, 1, -1}))).squeeze(3);
   }
-  return e.masked_fill(s.src_mask.logical_not(), -std::numeric_limits<float>::infinity());
+  e = e.masked_fill(s.src_mask.logical_not().unsqueeze(1), -std::numeric_limits<float>::infinity());
+  return e.view({N * s.beam, S});
+}
+
+// Σ_s attn[r, s] · memory[source(r), s]: (rows, D).
+static torch::Tensor attend(const torch::Tensor& attn, const DecoderState& s) {
+  const int64_t N = s.memory.size(0);
+  return torch::bmm(attn.view({N, s.beam, -1}), s.memory).view({attn.size(0), -1});
 }
 
 std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::step(DecoderState& s, const torch::Tensor& prev) {
@@ -142,12 +177,12 @@ std::pair<torch::Tensor, torch::Tensor> Seq2SeqImpl::step(DecoderState& s, const
     auto input = s.feed.defined() ? torch::cat({emb, s.feed}, 1) : emb;
     auto h = run_rnn(input);  // query: the current state
     attn = torch::softmax(scores(h, s), 1);
-    context = torch::bmm(attn.unsqueeze(1), s.memory).squeeze(1);
+    context = attend(attn, s);
     hidden = torch::tanh(combine(torch::cat({context, h}, 1)));  // h~
     if (s.feed.defined()) s.feed = hidden;
   } else {
     attn = torch::softmax(scores(s.h[-1], s), 1);  // query: the previous state
-    context = torch::bmm(attn.unsqueeze(1), s.memory).squeeze(1);
+    context = attend(attn, s);
     auto h = run_rnn(torch::cat({emb, context}, 1));
     hidden = torch::tanh(combine(torch::cat({context, h}, 1)));
   }

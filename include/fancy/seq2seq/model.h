@@ -39,9 +39,18 @@ struct DecoderState {
   torch::Tensor keys;      // (B, S, *): memory projected for the scores
   torch::Tensor src_mask;  // (B, S) bool, true on real tokens
   torch::Tensor coverage;  // (B, S): attention summed over the steps so far
+  // Rows per source: rows b·beam … b·beam + beam − 1 all attend to memory row b, so beam
+  // search keeps one copy of memory, keys and mask per sentence (memory, keys, src_mask
+  // then have B / beam rows).
+  int64_t beam = 1;
 
-  // The state of rows `index` (for beam search: reorder, repeat, drop).
+  // The state of rows `index` (one row per source: reorder, repeat, drop).
   DecoderState select(const torch::Tensor& index) const;
+  // Every row repeated k times in a row, sharing its source's memory (beam = k).
+  DecoderState expand_beams(int64_t k) const;
+  // Beam search's step: rows `rows` of the decoder states and sources `sources` of the
+  // memory (row r of the result must belong to source sources[r / beam]).
+  DecoderState select_beams(const torch::Tensor& rows, const torch::Tensor& sources) const;
 };
 
 class Seq2SeqImpl : public torch::nn::Module {
