@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     // What a user writes without group ops: one norm per filter through the dispatcher.
     const int saved = reps;
     reps = 1;
-    row("per-filter loop of w[f].norm() (penalty + backward)", median_ms([&] {
+    if (threads == 1) row("per-filter loop of w[f].norm() (penalty + backward)", median_ms([&] {
           zero_grads();
           Tensor total = torch::zeros({});
           for (const auto& w : weights)

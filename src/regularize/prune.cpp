@@ -175,9 +175,12 @@ PruneResult prune(nn::Sequential& net, const std::vector<int64_t>& input_shape) 
   std::vector<nn::AnyModule> mods(net->begin(), net->end());
   const auto names = net->named_children();
   // Output shapes of every module for one input, and the weighted layers.
+  const auto first = std::find_if(mods.begin(), mods.end(), is_weighted);
+  TORCH_CHECK(first != mods.end(), "fancy::regularize::prune: the Sequential has no Conv2d or Linear layer");
   std::vector<int64_t> shape = input_shape;
   shape.insert(shape.begin(), 1);
-  Tensor x = torch::zeros(shape, weight(*std::find_if(mods.begin(), mods.end(), is_weighted)).options());
+  Tensor x = torch::zeros(shape, weight(*first).options());
+  int64_t channels = -1;  // filters of the last weighted layer: what a batch norm after it must have
   std::vector<Tensor> out_shapes;
   std::vector<size_t> layers;
   for (size_t i = 0; i < mods.size(); ++i) {
@@ -185,6 +188,13 @@ PruneResult prune(nn::Sequential& net, const std::vector<int64_t>& input_shape) 
                 " (", mods[i].ptr()->name(), ") is not supported between layers (supported: Conv2d, Linear, ",
                 "BatchNorm1d/2d, ReLU, LeakyReLU, Tanh, Sigmoid, MaxPool2d, AvgPool2d without padding, Dropout, ",
                 "Flatten, Identity)");
+    if (is_weighted(mods[i])) channels = filters(mods[i]);
+    const auto* bn2 = mods[i].ptr()->as<nn::BatchNorm2d>();
+    const auto* bn1 = mods[i].ptr()->as<nn::BatchNorm1d>();
+    const int64_t features = bn2 ? bn2->options.num_features() : bn1 ? bn1->options.num_features() : -1;
+    TORCH_CHECK(features < 0 || features == channels, "fancy::regularize::prune: batch norm ", names[i].key(), " has ",
+                features, " features but follows a layer with ", channels,
+                " filters (a batch norm over flattened features is not supported)");
     x = mods[i].forward(x);
     out_shapes.push_back(torch::tensor(x.sizes().vec(), torch::kLong));
     if (is_weighted(mods[i])) layers.push_back(i);

@@ -70,6 +70,11 @@ TEST(GroupOps, NormsEqualALoopOverGroupsForEverySpec) {
     }
 }
 
+TEST(GroupOps, EmptyWeightsGiveAnEmptyGrid) {
+  EXPECT_EQ(reg::group_norms(torch::zeros({0, 3, 3, 3}), "filters").sizes(), (c10::IntArrayRef{0, 1, 1, 1}));
+  EXPECT_EQ(reg::group_norms(torch::zeros({4, 0}), "columns").sizes(), (c10::IntArrayRef{1, 0}));
+}
+
 TEST(GroupOps, SameResultForAnyThreadCount) {
   torch::manual_seed(1);
   const Tensor w = torch::randn({512, 256, 3, 3});

@@ -148,7 +148,7 @@ int train_cmd(const std::string& dict, int64_t max_letters, const std::string& o
 }
 
 int eval_cmd(const std::string& dir, const std::string& weights, const std::string& set,
-             const std::vector<int64_t>& beams, int64_t limit, int64_t batch_size, int threads) {
+             const std::vector<int64_t>& beams, double length_penalty, int64_t limit, int64_t batch_size, int threads) {
   auto l = load_model(dir, weights);
   const auto split =
       load_split(l.config.value("dict", std::string(kDict)), true, l.config.value("max_letters", int64_t{0}));
@@ -157,9 +157,11 @@ int eval_cmd(const std::string& dir, const std::string& weights, const std::stri
   json report = json::object();
   for (int64_t beam : beams) {
     s2s::DecodeTimings t;
-    const auto out = s2s::translate(l.model, data, l.src, l.tgt, decode_options(beam), batch_size, &t);
+    const auto out = s2s::translate(l.model, data, l.src, l.tgt,
+                                    decode_options(beam).length_penalty(beam > 1 ? length_penalty : 0), batch_size, &t);
     const auto r = s2s::error_rates(out, data);
-    const std::string name = beam == 1 ? "greedy" : "beam " + std::to_string(beam);
+    std::string name = beam == 1 ? "greedy" : "beam " + std::to_string(beam);
+    if (beam > 1 && length_penalty != 0) name += " (length penalty " + std::to_string(length_penalty).substr(0, 4) + ")";
     std::printf("%s (%lld words), %s: WER %.2f %%, PER %.2f %%  [batch %lld, %d thread(s): %.1f s, %.0f words/s, "
                 "%.0f tokens/s, %.1f %% of the time outside the model]\n",
                 set.c_str(), static_cast<long long>(r.count), name.c_str(), 100 * r.wer, 100 * r.per,
@@ -271,12 +273,16 @@ int main(int argc, char** argv) {
   std::string model_dir = "runs/g2p", set = "test";
   std::vector<int64_t> beams{1, 5};
   int64_t limit = 0;
+  double length_penalty = 0;
   ev->add_option("--model", model_dir, "model folder")->capture_default_str();
   std::string weights = "best.pt";
   ev->add_option("--weights", weights, "weights in the model folder: best.pt, last.pt or a minutesN.pt snapshot")
       ->capture_default_str();
   ev->add_option("--set", set, "test or dev")->check(CLI::IsMember({"test", "dev"}))->capture_default_str();
   ev->add_option("--beams", beams, "beam sizes to evaluate (1 = greedy)")->delimiter(',')->capture_default_str();
+  ev->add_option("--length-penalty", length_penalty,
+                 "GNMT length penalty α of the beam search, ((5 + len) / 6)^α (0 = none)")
+      ->capture_default_str();
   ev->add_option("--limit", limit, "evaluate only the first N words (0 = all)")->capture_default_str();
   int64_t eval_batch = 64;
   ev->add_option("--batch-size", eval_batch, "sentences decoded together")->capture_default_str();
@@ -297,7 +303,7 @@ int main(int argc, char** argv) {
     if (*tr)
       return train_cmd(dict, max_letters, out, minutes, schedule, snapshot_minutes, epochs, embedding, hidden, layers, attention, dropout, batch, lr,
                        validate_every, dev_words, seed, resume, skip_bad);
-    if (*ev) return eval_cmd(model_dir, weights, set, beams, limit, eval_batch, threads);
+    if (*ev) return eval_cmd(model_dir, weights, set, beams, length_penalty, limit, eval_batch, threads);
     if (*pr) return predict_cmd(model_dir, words, beam, n_best, attention_png);
   } catch (const std::exception& e) {
     std::cerr << "g2p: " << e.what() << "\n";

@@ -68,35 +68,41 @@ Layout merge_dims(c10::IntArrayRef shape, c10::IntArrayRef block) {
 
 enum class Mode { Sum, SumSq, SumAbs, MaxAbs };
 
-// Reduction of n contiguous values, four accumulators wide (fixed order: deterministic).
+template <Mode M, typename T>
+inline T term(T d) {
+  if constexpr (M == Mode::Sum) return d;
+  if constexpr (M == Mode::SumSq) return d * d;
+  return std::abs(d);
+}
+
+// Reduction of n contiguous values in a fixed order (the same for any thread count);
+// the max propagates NaN.
 template <Mode M, typename T>
 double reduce_run(const T* x, int64_t n) {
-  double a[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  auto f = [](T v) -> double {
-    const double d = static_cast<double>(v);
-    if constexpr (M == Mode::Sum) return d;
-    if constexpr (M == Mode::SumSq) return d * d;
-    return std::abs(d);
-  };
   if constexpr (M == Mode::MaxAbs) {
-    for (; i + 4 <= n; i += 4)
-      for (int j = 0; j < 4; ++j) {
-        const double v = f(x[i + j]);
-        a[j] = (v > a[j] || std::isnan(v)) ? v : a[j];
-      }
-    for (; i < n; ++i) {
-      const double v = f(x[i]);
-      a[0] = (v > a[0] || std::isnan(v)) ? v : a[0];
+    double m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = std::abs(static_cast<double>(x[i]));
+      m = (v > m || std::isnan(v)) ? v : m;
     }
-    double m = a[0];
-    for (int j = 1; j < 4; ++j) m = (a[j] > m || std::isnan(a[j])) ? a[j] : m;
     return m;
   } else {
-    for (; i + 4 <= n; i += 4)
-      for (int j = 0; j < 4; ++j) a[j] += f(x[i + j]);
-    for (; i < n; ++i) a[0] += f(x[i]);
-    return (a[0] + a[1]) + (a[2] + a[3]);
+    // 16 independent partial sums in T (vector chains that hide the add latency and
+    // need no conversion), flushed into a double every 512 values so float stays exact
+    // to ~1e-7 relative however long the group.
+    double total = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 512) {
+      const int64_t e = std::min(n, i0 + 512);
+      T a[16] = {0};
+      int64_t i = i0;
+      for (; i + 16 <= e; i += 16)
+        for (int j = 0; j < 16; ++j) a[j] += static_cast<T>(term<M>(x[i + j]));
+      for (; i < e; ++i) a[i % 16] += static_cast<T>(term<M>(x[i]));
+      for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; ++j) a[j] += a[j + w];
+      total += static_cast<double>(a[0]);
+    }
+    return total;
   }
 }
 
@@ -111,6 +117,10 @@ template <Mode M, typename T>
 void reduce_slab(const T* x, double* out, const Layout& L, size_t d) {
   const int64_t S = L.size[d], B = L.block[d];
   if (d + 1 == L.size.size()) {
+    if (B == 1) {  // every element its own group along this dim
+      for (int64_t i = 0; i < S; ++i) out[i] = combine<M>(out[i], term<M>(static_cast<double>(x[i])));
+      return;
+    }
     for (int64_t i = 0; i < S; i += B) out[i / B] = combine<M>(out[i / B], reduce_run<M>(x + i, std::min(B, S - i)));
     return;
   }
@@ -123,6 +133,10 @@ void reduce_rows(const T* x, double* out, const Layout& L, int64_t r0, int64_t r
   if (L.size.size() == 1) {
     // One dim: tiles of the row itself.
     const int64_t B = L.block[0];
+    if (B == 1) {
+      for (int64_t i = r0; i < r1; ++i) out[i] = combine<M>(out[i], term<M>(static_cast<double>(x[i])));
+      return;
+    }
     for (int64_t i = r0; i < r1;) {
       const int64_t end = std::min(r1, (i / B + 1) * B);
       out[i / B] = combine<M>(out[i / B], reduce_run<M>(x + i, end - i));
@@ -167,6 +181,10 @@ template <typename T>
 void scale_slab(const T* x, T* y, const T* s, const Layout& L, size_t d) {
   const int64_t S = L.size[d], B = L.block[d];
   if (d + 1 == L.size.size()) {
+    if (B == 1) {
+      for (int64_t i = 0; i < S; ++i) y[i] = x[i] * s[i];
+      return;
+    }
     for (int64_t i = 0; i < S; i += B) {
       const T f = s[i / B];
       const int64_t e = std::min(S, i + B);
@@ -200,13 +218,14 @@ void check_weight(const char* op, const Tensor& x) {
 Tensor reduce(const char* op, const Tensor& self, const std::string& groups, bool ragged, Mode mode) {
   check_weight(op, self);
   const auto block = group_block(op, self.sizes(), groups, ragged);
+  const auto grid = group_grid(self.sizes(), block);
+  if (self.numel() == 0) return at::zeros(grid, self.options());
   const Tensor x = self.contiguous();
   const Layout L = merge_dims(x.sizes(), block);
   Tensor acc = at::empty({L.groups}, x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "group_reduce", [&] {
     const scalar_t* px = x.data_ptr<scalar_t>();
     double* po = acc.data_ptr<double>();
-    if (x.numel() == 0) return void(acc.zero_());
     switch (mode) {
       case Mode::Sum: return reduce_groups<Mode::Sum>(px, po, L);
       case Mode::SumSq: return reduce_groups<Mode::SumSq>(px, po, L);
@@ -215,7 +234,7 @@ Tensor reduce(const char* op, const Tensor& self, const std::string& groups, boo
     }
   });
   if (mode == Mode::SumSq) acc.sqrt_();
-  return acc.to(x.scalar_type()).view(group_grid(x.sizes(), block));
+  return acc.to(x.scalar_type()).view(grid);
 }
 
 Tensor group_norms(const Tensor& self, c10::string_view groups, double p, bool ragged) {
@@ -237,6 +256,7 @@ void scale_into(const char* op, const Tensor& self, const Tensor& scale, const s
   TORCH_CHECK(scale.sizes() == c10::IntArrayRef(grid), "fancy::", op, ": scale must have the shape of the grid of '",
               groups, "' groups ", c10::IntArrayRef(grid), " for a weight of shape ", self.sizes(), ", got ",
               scale.sizes());
+  if (self.numel() == 0) return;
   const Tensor s = scale.to(self.scalar_type()).contiguous();
   const Layout L = merge_dims(self.sizes(), block);
   AT_DISPATCH_FLOATING_TYPES(self.scalar_type(), "group_scale", [&] {
