@@ -191,10 +191,10 @@ int main(int argc, char** argv) {
                "zero filters are removed, and accuracy, filters removed, parameters, multiply-adds and measured\n"
                "inference time are reported. A last run uses the chapter's sum-of-squares group term."};
   std::string data = "/usr/share/datasets/fashion-mnist", out = "runs/prune";
-  std::vector<double> lambdas{0, 3e-3, 6e-3, 1e-2};
+  std::vector<double> lambdas{0, 4e-3, 6e-3};
   double chapter_lambda = 1e-2, lr = 0.03;
-  int epochs = 2, finetune_epochs = 1, threads = 2, reps = 20;
-  int64_t width = 16, batch = 128, limit = 0, bench_batch = 256;
+  int epochs = 4, finetune_epochs = 3, threads = 2, reps = 20;
+  int64_t width = 24, batch = 128, limit = 0, bench_batch = 256;
   uint64_t seed = 1;
   app.add_option("--data", data, "folder with Fashion-MNIST's IDX files (Debian: dataset-fashion-mnist)")
       ->capture_default_str();
