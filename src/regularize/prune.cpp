@@ -101,45 +101,41 @@ Plan plan_layer(std::vector<nn::AnyModule>& mods, size_t producer, size_t consum
   return plan;
 }
 
+// Copies the kept rows/columns of a layer's weight and bias (plus the folded constants)
+// into a new layer of the reduced size.
+void copy_kept(const Tensor& weight, const Tensor& bias, const Tensor& in_keep, const Tensor& out_keep,
+               const Tensor& delta, Tensor& new_weight, Tensor& new_bias) {
+  Tensor w = weight;
+  if (in_keep.defined()) w = w.index_select(1, in_keep);
+  if (out_keep.defined()) w = w.index_select(0, out_keep);
+  new_weight.copy_(w);
+  if (!new_bias.defined()) return;
+  Tensor b = bias.defined() ? bias.clone() : torch::zeros({weight.size(0)}, weight.options());
+  if (delta.defined()) b += delta;
+  new_bias.copy_(out_keep.defined() ? b.index_select(0, out_keep) : b);
+}
+
 nn::AnyModule rebuild(const nn::AnyModule& m, const Tensor& in_keep, const Tensor& out_keep, const Tensor& delta) {
+  auto size = [](const Tensor& keep, int64_t all) { return keep.defined() ? keep.numel() : all; };
   if (auto* c = m.ptr()->as<nn::Conv2d>()) {
     const auto& co = c->options;
-    const bool has_bias = c->bias.defined() || delta.defined();
-    nn::Conv2d n(nn::Conv2dOptions(in_keep.defined() ? in_keep.numel() : co.in_channels(),
-                                   out_keep.defined() ? out_keep.numel() : co.out_channels(), co.kernel_size())
+    nn::Conv2d n(nn::Conv2dOptions(size(in_keep, co.in_channels()), size(out_keep, co.out_channels()), co.kernel_size())
                      .stride(co.stride())
                      .padding(co.padding())
                      .dilation(co.dilation())
                      .groups(co.groups())
                      .padding_mode(co.padding_mode())
-                     .bias(has_bias));
-    Tensor w = c->weight;
-    if (in_keep.defined()) w = w.index_select(1, in_keep);
-    if (out_keep.defined()) w = w.index_select(0, out_keep);
-    n->weight.copy_(w);
-    if (has_bias) {
-      Tensor b = c->bias.defined() ? c->bias.clone() : torch::zeros({c->options.out_channels()}, w.options());
-      if (delta.defined()) b += delta;
-      n->bias.copy_(out_keep.defined() ? b.index_select(0, out_keep) : b);
-    }
+                     .bias(c->bias.defined() || delta.defined()));
+    copy_kept(c->weight, c->bias, in_keep, out_keep, delta, n->weight, n->bias);
     return nn::AnyModule(n);
   }
   if (auto* l = m.ptr()->as<nn::Linear>()) {
     auto o = l->options;
-    const bool has_bias = l->bias.defined() || delta.defined();
-    o.in_features(in_keep.defined() ? in_keep.numel() : o.in_features())
-        .out_features(out_keep.defined() ? out_keep.numel() : o.out_features())
-        .bias(has_bias);
+    o.in_features(size(in_keep, o.in_features()))
+        .out_features(size(out_keep, o.out_features()))
+        .bias(l->bias.defined() || delta.defined());
     nn::Linear n(o);
-    Tensor w = l->weight;
-    if (in_keep.defined()) w = w.index_select(1, in_keep);
-    if (out_keep.defined()) w = w.index_select(0, out_keep);
-    n->weight.copy_(w);
-    if (has_bias) {
-      Tensor b = l->bias.defined() ? l->bias.clone() : torch::zeros({l->options.out_features()}, w.options());
-      if (delta.defined()) b += delta;
-      n->bias.copy_(out_keep.defined() ? b.index_select(0, out_keep) : b);
-    }
+    copy_kept(l->weight, l->bias, in_keep, out_keep, delta, n->weight, n->bias);
     return nn::AnyModule(n);
   }
   auto slice_bn = [&](auto* bn, auto make) {
