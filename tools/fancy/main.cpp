@@ -43,6 +43,20 @@ void usage(FILE* out) {
   for (const auto& c : kCommands) std::fprintf(out, "  %-15s %s\n", c.name, c.summary);
 }
 
+// Debian's OpenBLAS (0.3.21) does not know recent Xeons (Sapphire/Emerald Rapids) and
+// falls back to its Prescott (SSE3) kernels: sgemm 5-6x slower, and GEMM is most of an
+// LSTM's time. OpenBLAS reads OPENBLAS_CORETYPE when it loads, so the front door names
+// the kernel family the CPU can run before starting the command; a value the user set
+// is left alone.
+void use_fast_blas_kernels() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +83,7 @@ int main(int argc, char** argv) {
   if (!tunables) setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
   else if (!std::strstr(tunables, "glibc.malloc.hugetlb"))
     setenv("GLIBC_TUNABLES", (std::string(tunables) + ":glibc.malloc.hugetlb=1").c_str(), 1);
+  use_fast_blas_kernels();
   const std::string program = self_dir() + "/fancy-" + argv[1];
   std::vector<char*> args;
   args.push_back(const_cast<char*>(program.c_str()));
