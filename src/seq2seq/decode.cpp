@@ -77,15 +77,16 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
   for (int64_t b = 0; b < B; ++b)
     max_len[b] = std::max<int64_t>(1, static_cast<int64_t>(o.max_length_a() * lens.data_ptr<int64_t>()[b]) + o.max_length_b());
 
-  // One memory per sentence, K decoder rows each.
-  auto state = timed([&] { return model->encode(src, src_len).expand_beams(K); });
+  // One memory per sentence. All K beams of a sentence start equal, so the first step runs
+  // one decoder row per sentence; its best K continuations become the K rows
+  // (state.beam = 1, then K).
+  auto state = timed([&] { return model->encode(src, src_len); });
   std::vector<int64_t> active(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) active[b] = b;
-  std::vector<float> scores(static_cast<size_t>(B * K), kNegInf);
-  for (int64_t b = 0; b < B; ++b) scores[b * K] = 0;  // all beams start equal: use one
-  std::vector<Alive> alive(static_cast<size_t>(B * K));
+  std::vector<float> scores(static_cast<size_t>(B), 0.0f);
+  std::vector<Alive> alive(static_cast<size_t>(B));
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(B));
-  auto prev = torch::full({B * K}, Vocab::kBos, src.options().dtype(torch::kLong));
+  auto prev = torch::full({B}, Vocab::kBos, src.options().dtype(torch::kLong));
 
   auto finish = [&](int64_t b, Hypothesis h, float raw, int64_t length, const torch::Tensor& coverage, int64_t row) {
     double score = raw;
@@ -96,7 +97,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
     }
     if (o.coverage_penalty() != 0) {
       const auto cov = coverage[row];
-      const auto mask = state.src_mask[row / K];
+      const auto mask = state.src_mask[row / state.beam];
       const double cp = torch::log(torch::clamp_max(cov.masked_select(mask), 1.0)).sum().item<double>();
       score += o.coverage_penalty() * cp;
     }
@@ -105,17 +106,17 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
   };
 
   for (int64_t t = 0; !active.empty(); ++t) {
-    const int64_t A = static_cast<int64_t>(active.size());
+    const int64_t A = static_cast<int64_t>(active.size()), R = state.beam;  // R decoder rows per sentence
     auto [logits, attn] = timed([&] { return model->step(state, prev); });
     auto logp = torch::log_softmax(logits.to(torch::kFloat), -1).contiguous();
     logp.select(1, Vocab::kPad).fill_(kNegInf);
     logp.select(1, Vocab::kBos).fill_(kNegInf);
     if (t < o.min_length()) logp.select(1, Vocab::kEos).fill_(kNegInf);
     if (o.no_repeat_ngram() > 0)
-      for (int64_t r = 0; r < A * K; ++r) ban_repeats(alive[r].tokens, o.no_repeat_ngram(), logp[r].data_ptr<float>());
-    auto total = logp + torch::from_blob(scores.data(), {A * K, 1}, torch::kFloat);
-    const int64_t C = std::min(2 * K, K * V);
-    auto top = total.view({A, K * V}).topk(C, 1);
+      for (int64_t r = 0; r < A * R; ++r) ban_repeats(alive[r].tokens, o.no_repeat_ngram(), logp[r].data_ptr<float>());
+    auto total = logp + torch::from_blob(scores.data(), {A * R, 1}, torch::kFloat);
+    const int64_t C = std::min(2 * K, R * V);
+    auto top = total.view({A, R * V}).topk(C, 1);
     const auto top_s = std::get<0>(top).contiguous(), top_i = std::get<1>(top).contiguous();
     const float* ts = top_s.data_ptr<float>();
     const int64_t* ti = top_i.data_ptr<int64_t>();
@@ -132,7 +133,7 @@ std::vector<std::vector<Hypothesis>> beam_search(Seq2Seq& model, const torch::Te
       for (int64_t i = 0; i < C; ++i) {
         const float s = ts[a * C + i];
         if (s == kNegInf) break;
-        const int64_t id = ti[a * C + i], row = a * K + id / V, token = id % V;
+        const int64_t id = ti[a * C + i], row = a * R + id / V, token = id % V;
         if (token == Vocab::kEos) {
           if (i < K) {  // </s> among the first `beam` candidates finishes a hypothesis
             Hypothesis h;

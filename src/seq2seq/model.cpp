@@ -21,20 +21,11 @@ DecoderState DecoderState::select(const torch::Tensor& index) const {
   return s;
 }
 
-DecoderState DecoderState::expand_beams(int64_t k) const {
-  TORCH_CHECK(beam == 1 && k >= 1, "DecoderState.expand_beams: needs one row per source and k >= 1");
-  DecoderState s = *this;
-  s.h = h.repeat_interleave(k, 1);
-  if (c.defined()) s.c = c.repeat_interleave(k, 1);
-  if (feed.defined()) s.feed = feed.repeat_interleave(k, 0);
-  s.coverage = coverage.repeat_interleave(k, 0);
-  s.beam = k;
-  return s;
-}
-
 DecoderState DecoderState::select_beams(const torch::Tensor& rows, const torch::Tensor& sources) const {
+  TORCH_CHECK(sources.numel() > 0 && rows.numel() % sources.numel() == 0, "DecoderState.select_beams: ",
+              rows.numel(), " rows cannot be split evenly over ", sources.numel(), " sources");
   DecoderState s;
-  s.beam = beam;
+  s.beam = rows.numel() / sources.numel();
   s.h = h.index_select(1, rows);
   if (c.defined()) s.c = c.index_select(1, rows);
   if (feed.defined()) s.feed = feed.index_select(0, rows);

@@ -46,10 +46,9 @@ struct DecoderState {
 
   // The state of rows `index` (one row per source: reorder, repeat, drop).
   DecoderState select(const torch::Tensor& index) const;
-  // Every row repeated k times in a row, sharing its source's memory (beam = k).
-  DecoderState expand_beams(int64_t k) const;
   // Beam search's step: rows `rows` of the decoder states and sources `sources` of the
-  // memory (row r of the result must belong to source sources[r / beam]).
+  // memory; the result has beam = rows / sources rows per source, and row r must belong
+  // to source sources[r / beam] (so the first step can grow one row per source to K).
   DecoderState select_beams(const torch::Tensor& rows, const torch::Tensor& sources) const;
 };
 
