@@ -1,0 +1,233 @@
+// fancy::pose: the stacked hourglass's topology (exact parameter counts of the original),
+// heatmap targets and decoding (round trip), flip test geometry, crop affines, the loss,
+// a tiny training run and bad input.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <random>
+
+#include "fancy/nn/downsample.h"
+#include "fancy/pose/heatmap.h"
+#include "fancy/pose/hourglass.h"
+
+namespace pose = fancy::pose;
+
+namespace {
+
+void expect_error(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing: " << part;
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find(part), std::string::npos)
+        << "message: " << e.what_without_backtrace() << "\nexpected to contain: " << part;
+  }
+}
+
+// Keypoints (N, J, 3) uniformly inside [lo, hi)², all labelled.
+torch::Tensor random_keypoints(int64_t N, int64_t J, double lo, double hi, uint64_t seed) {
+  auto g = at::detail::createCPUGenerator(seed);
+  auto k = torch::ones({N, J, 3}, torch::kDouble);
+  k.narrow(2, 0, 2).uniform_(lo, hi, g);
+  return k;
+}
+
+}  // namespace
+
+// design.md §8: trainable parameters of pose-hg-train's topology (BN affine included,
+// one residual per level), counted on the same network built with PyTorch.
+TEST(StackedHourglass, ParameterCountsEqualTheOriginal) {
+  torch::NoGradGuard no_grad;
+  auto count = [](int64_t stacks, int64_t features, int64_t joints) {
+    return pose::count_parameters(*pose::StackedHourglass(
+        pose::HourglassOptions().stacks(stacks).features(features).joints(joints)));
+  };
+  EXPECT_EQ(count(1, 256, 17), 3426705);
+  EXPECT_EQ(count(2, 256, 17), 6571170);
+  EXPECT_EQ(count(8, 256, 17), 25437960);
+  EXPECT_EQ(count(8, 256, 16), 25434112);
+  EXPECT_EQ(count(2, 128, 17), 1744930);
+}
+
+TEST(StackedHourglass, EveryStackGivesQuarterSizeHeatmaps) {
+  torch::manual_seed(1);
+  for (const std::string pool : {"max", "soft", "mixed"}) {
+    pose::StackedHourglass net(
+        pose::HourglassOptions().stacks(2).features(16).joints(5).order(3).input_size(64).pool(pool));
+    const auto out = net->forward(torch::randn({2, 3, 64, 64}));
+    ASSERT_EQ(out.size(), 2u) << pool;
+    for (const auto& h : out) EXPECT_EQ(h.sizes(), (std::vector<int64_t>{2, 5, 16, 16})) << pool;
+    EXPECT_FALSE(torch::allclose(out[0], out[1])) << pool;  // the second stack refines the first
+  }
+  // Mixed pooling adds its learnable α (one per channel) at every down-sampling: the stem's
+  // 128 and F = 16 per hourglass level.
+  auto params = [](const std::string& pool) {
+    return pose::count_parameters(*pose::StackedHourglass(
+        pose::HourglassOptions().stacks(2).features(16).order(3).input_size(64).pool(pool)));
+  };
+  EXPECT_EQ(params("mixed") - params("max"), 128 + 2 * 3 * 16);
+  EXPECT_EQ(params("soft"), params("max"));
+}
+
+TEST(StackedHourglass, ResidualsPerLevelAndOrderChangeTheTopology) {
+  // order n adds n hourglass levels of 3·residuals + (1 at the bottom) residual modules.
+  auto params = [](int64_t order, int64_t residuals) {
+    return pose::count_parameters(*pose::StackedHourglass(
+        pose::HourglassOptions().stacks(1).features(32).order(order).residuals(residuals).input_size(128)));
+  };
+  const int64_t F = 32, M = F / 2;  // Residual(F, F): BN, 1×1 F→M, BN, 3×3 M→M, BN, 1×1 M→F
+  const int64_t residual = 2 * F + (F * M + M) + 2 * M + (M * M * 9 + M) + 2 * M + (M * F + F);
+  EXPECT_EQ(params(3, 1) - params(2, 1), 3 * residual);
+  EXPECT_EQ(params(2, 2) - params(2, 1), (3 * 2 + 1 + 1) * residual);  // 3 per level, bottom, head
+}
+
+TEST(Heatmaps, DecodingRecoversTheKeypointWithinAQuarterPixel) {
+  for (double sigma : {1.0, 2.0}) {
+    const auto k = random_keypoints(8, 17, 2.0, 62.0, 3);
+    const auto t = pose::render_heatmaps(k, 64, 64, sigma);
+    EXPECT_EQ(t.heatmaps.sizes(), (std::vector<int64_t>{8, 17, 64, 64}));
+    EXPECT_TRUE(t.weights.eq(1).all().item<bool>());
+    const auto d = pose::decode_heatmaps(t.heatmaps).to(torch::kDouble);
+    const auto err = (d.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs();
+    EXPECT_LE(err.max().item<double>(), 0.25 + 1e-6) << "sigma " << sigma;
+    EXPECT_GT(d.select(2, 2).min().item<double>(), 0.6);  // the peak pixel is near the keypoint
+  }
+}
+
+TEST(Heatmaps, GaussianIsExactAndMaxCombined) {
+  auto k = torch::zeros({1, 2, 1, 3}, torch::kDouble);  // two persons, one joint
+  k[0][0][0] = torch::tensor({5.5, 5.5, 2.0}, torch::kDouble);
+  k[0][1][0] = torch::tensor({7.0, 5.5, 1.0}, torch::kDouble);
+  const auto t = pose::render_heatmaps(k, 12, 12, 1.5);
+  const auto m = t.heatmaps[0][0];
+  EXPECT_FLOAT_EQ(m[5][5].item<float>(), 1.0f);  // pixel (5, 5) is centred on (5.5, 5.5)
+  for (int x = 0; x < 12; ++x) {
+    const double a = std::exp(-std::pow(x + 0.5 - 5.5, 2) / (2 * 1.5 * 1.5));
+    const double b = std::exp(-std::pow(x + 0.5 - 7.0, 2) / (2 * 1.5 * 1.5));
+    const double want = std::abs(x + 0.5 - 5.5) <= 4.5 || std::abs(x + 0.5 - 7.0) <= 4.5 ? std::max(a, b) : 0.0;
+    EXPECT_NEAR(m[5][x].item<float>(), want, 1e-6) << "x " << x;
+  }
+  EXPECT_EQ(m[0][0].item<float>(), 0.0f);  // beyond 3σ
+}
+
+TEST(Heatmaps, UnlabelledAndOffMapJointsGiveZeroMapsAndZeroWeight) {
+  auto k = torch::tensor({{{3.0, 3.0, 0.0}, {-20.0, 4.0, 2.0}, {4.0, 4.0, 1.0}, {-1.0, 4.0, 1.0}}}, torch::kDouble);
+  const auto t = pose::render_heatmaps(k, 8, 8, 1.0);
+  EXPECT_EQ(t.weights[0][0].item<float>(), 0.0f);
+  EXPECT_EQ(t.weights[0][1].item<float>(), 0.0f);
+  EXPECT_EQ(t.weights[0][2].item<float>(), 1.0f);
+  EXPECT_EQ(t.weights[0][3].item<float>(), 1.0f);  // just off the map, its Gaussian still reaches in
+  EXPECT_EQ(t.heatmaps[0][0].abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(t.heatmaps[0][1].abs().sum().item<float>(), 0.0f);
+}
+
+TEST(Heatmaps, FlippingTheMapsIsRenderingTheFlippedKeypoints) {
+  const auto k = random_keypoints(4, 17, 1.0, 47.0, 5);
+  const auto& pairs = pose::coco_flip_pairs();
+  const auto a = pose::flip_heatmaps(pose::render_heatmaps(k, 48, 48, 1.0).heatmaps, pairs);
+  const auto b = pose::render_heatmaps(pose::flip_keypoints(k, 48, pairs), 48, 48, 1.0).heatmaps;
+  EXPECT_TRUE(torch::allclose(a, b, 0, 1e-6));
+  // Left and right swap: the left eye's map (1) comes from the right eye's (2).
+  const auto h = pose::render_heatmaps(k, 48, 48, 1.0).heatmaps;
+  EXPECT_TRUE(torch::equal(pose::flip_heatmaps(h, pairs).select(1, 1), h.select(1, 2).flip({-1})));
+  EXPECT_TRUE(torch::equal(pose::flip_heatmaps(pose::flip_heatmaps(h, pairs), pairs), h));
+  // The flip test: the maps of the flipped image (b), flipped back, decode to the original keypoints.
+  const auto d = pose::decode_heatmaps(pose::flip_heatmaps(b, pairs)).to(torch::kDouble);
+  EXPECT_LE((d.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs().max().item<double>(), 0.25 + 1e-6);
+}
+
+TEST(Heatmaps, CropAffineRoundTripsAndMapsTheBoxOntoTheCrop) {
+  const auto m = pose::crop_affine(120, 80, 200, 30, 256);
+  const auto c = pose::transform_points(torch::tensor({{120.0, 80.0}}, torch::kDouble), m);
+  EXPECT_NEAR(c[0][0].item<double>(), 128, 1e-9);
+  EXPECT_NEAR(c[0][1].item<double>(), 128, 1e-9);
+  const auto p = torch::tensor({{10.0, 20.0}, {300.0, -5.0}, {120.0, 180.0}}, torch::kDouble);
+  const auto back = pose::transform_points(pose::transform_points(p, m), pose::invert(m));
+  EXPECT_TRUE(torch::allclose(back, p, 0, 1e-9));
+  // Unrotated: the box's left edge goes to 0 and its right edge to 256.
+  const auto u = pose::transform_points(torch::tensor({{20.0, 80.0}, {220.0, 80.0}}, torch::kDouble),
+                                        pose::crop_affine(120, 80, 200, 0, 256));
+  EXPECT_NEAR(u[0][0].item<double>(), 0, 1e-9);
+  EXPECT_NEAR(u[1][0].item<double>(), 256, 1e-9);
+  // 90° counter-clockwise: a point right of the centre moves above it (y down).
+  const auto r = pose::transform_points(torch::tensor({{170.0, 80.0}}, torch::kDouble),
+                                        pose::crop_affine(120, 80, 200, 90, 256));
+  EXPECT_NEAR(r[0][0].item<double>(), 128, 1e-9);
+  EXPECT_NEAR(r[0][1].item<double>(), 128 - 64, 1e-9);
+  // Image → heatmap (crop / 4) → image, through render and decode: within a quarter of a
+  // heatmap pixel, i.e. 0.25 · 4 · 200 / 256 image pixels.
+  const auto to_map = pose::scale_affine(m, 0.25);
+  const auto k = torch::cat({torch::tensor({{100.0, 60.0}, {150.0, 120.0}, {60.0, 30.0}}, torch::kDouble),
+                             torch::ones({3, 1}, torch::kDouble)}, 1).unsqueeze(0);
+  const auto t = pose::render_heatmaps(pose::transform_points(k, to_map), 64, 64, 1.0);
+  const auto d = pose::transform_points(pose::decode_heatmaps(t.heatmaps).to(torch::kDouble), pose::invert(to_map));
+  EXPECT_LE((d.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs().max().item<double>(), 0.25 * 4 * 200 / 256 + 1e-6);
+}
+
+TEST(Heatmaps, LossIsTheWeightedMeanSquaredErrorSummedOverStacks) {
+  auto k = torch::tensor({{{3.0, 3.0, 1.0}, {5.0, 5.0, 0.0}}}, torch::kDouble);
+  const auto t = pose::render_heatmaps(k, 8, 8, 1.0);
+  const auto a = torch::rand({1, 2, 8, 8}), b = torch::rand({1, 2, 8, 8});
+  const auto want = ((a[0][0] - t.heatmaps[0][0]).square().sum() + (b[0][0] - t.heatmaps[0][0]).square().sum()) /
+                    (2 * 8 * 8);
+  EXPECT_NEAR(pose::heatmap_loss({a, b}, t).item<double>(), want.item<double>(), 1e-6);
+}
+
+// Two joints: the centres of a bright square and a dark one on a grey 32 px image.
+TEST(StackedHourglass, TinyTrainingLowersTheLoss) {
+  torch::manual_seed(0);
+  torch::set_num_threads(1);
+  pose::StackedHourglass net(pose::HourglassOptions().stacks(2).features(32).joints(2).order(2).input_size(32));
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(2e-3));
+  std::mt19937 rng(1);
+  auto batch = [&](int64_t n) {
+    auto images = torch::full({n, 3, 32, 32}, 0.5);
+    auto k = torch::ones({n, 2, 3}, torch::kDouble);
+    std::uniform_int_distribution<int> pos(4, 24);
+    for (int64_t i = 0; i < n; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const int x = pos(rng), y = pos(rng);
+        images[i].narrow(1, y, 4).narrow(2, x, 4).fill_(j == 0 ? 1.0 : 0.0);
+        k[i][j][0] = (x + 2) / 4.0;  // the square's centre on the 8 px heatmap
+        k[i][j][1] = (y + 2) / 4.0;
+      }
+    return std::make_pair(images, pose::render_heatmaps(k, 8, 8, 1.0));
+  };
+  auto [test_images, test_targets] = batch(32);
+  auto eval_loss = [&] {
+    torch::NoGradGuard no_grad;
+    net->eval();
+    const double l = pose::heatmap_loss(net->forward(test_images), test_targets).item<double>();
+    net->train();
+    return l;
+  };
+  const double before = eval_loss();
+  for (int step = 0; step < 150; ++step) {
+    auto [images, targets] = batch(16);
+    opt.zero_grad();
+    pose::heatmap_loss(net->forward(images), targets).backward();
+    opt.step();
+  }
+  const double after = eval_loss();
+  EXPECT_LT(after, before / 10) << "loss " << before << " -> " << after;
+}
+
+TEST(StackedHourglass, BadInputIsAClearError) {
+  expect_error([] { pose::StackedHourglass(pose::HourglassOptions().input_size(200)); },
+               "input_size (200) must be a multiple of 4·2^order = 64");
+  expect_error([] { pose::StackedHourglass(pose::HourglassOptions().stacks(0)); }, "stacks (0) must be at least 1");
+  expect_error([] { pose::StackedHourglass(pose::HourglassOptions().features(15)); }, "features (15) must be even");
+  expect_error([] { pose::StackedHourglass(pose::HourglassOptions().pool("median")); },
+               "pool 'median' is not one of max, min, avg, l2, soft, stochastic, mixed");
+  pose::StackedHourglass net(pose::HourglassOptions().stacks(1).features(8).order(1).input_size(8));
+  expect_error([&] { net->forward(torch::zeros({1, 3, 16, 16})); }, "images must be (N, 3, 8, 8), got [1, 3, 16, 16]");
+  expect_error([] { pose::render_heatmaps(torch::zeros({2, 17}), 8, 8); },
+               "keypoints must be (N, J, 3) or (N, P, J, 3), got [2, 17]");
+  expect_error([] { pose::render_heatmaps(torch::zeros({1, 2, 3}), 8, 8, 0); }, "sigma (0) must be positive");
+  expect_error([] { pose::flip_heatmaps(torch::zeros({1, 5, 4, 4}), pose::coco_flip_pairs()); },
+               "joint pair (5, 6) is out of range for 5 joints");
+  expect_error([] { pose::invert({1, 2, 0, 2, 4, 0}); }, "the affine map is singular");
+  expect_error([] { pose::heatmap_loss({torch::zeros({1, 2, 4, 4})}, pose::render_heatmaps(torch::zeros({1, 3, 3}), 8, 8)); },
+               "stack 0 has heatmaps [1, 2, 4, 4] but the targets are [1, 3, 8, 8]");
+}
