@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize format clean
+.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize bench-pose format clean
 
 all: build
 
@@ -38,6 +38,10 @@ bench-keypoints: build
 # Group lasso penalty + gradient over ResNet-50's 25.5M weights against abs().sum().
 bench-regularize: build
 	$(BUILD)/bench/bench_regularize
+
+# Stacked hourglass (2 stacks, F 128, 128 px) training and inference, C++ vs Python PyTorch.
+bench-pose: build
+	/usr/bin/python3 bench/bench_pose.py --build $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

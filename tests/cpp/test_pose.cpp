@@ -4,14 +4,22 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <opencv2/imgcodecs.hpp>
+
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 
+#include "fancy/keypoints/eval.h"
 #include "fancy/nn/downsample.h"
+#include "fancy/pose/data.h"
 #include "fancy/pose/heatmap.h"
 #include "fancy/pose/hourglass.h"
+#include "fancy/pose/synthetic.h"
 
 namespace pose = fancy::pose;
+namespace kp = fancy::keypoints;
 
 namespace {
 
@@ -230,4 +238,172 @@ TEST(StackedHourglass, BadInputIsAClearError) {
   expect_error([] { pose::invert({1, 2, 0, 2, 4, 0}); }, "the affine map is singular");
   expect_error([] { pose::heatmap_loss({torch::zeros({1, 2, 4, 4})}, pose::render_heatmaps(torch::zeros({1, 3, 3}), 8, 8)); },
                "stack 0 has heatmaps [1, 2, 4, 4] but the targets are [1, 3, 8, 8]");
+}
+
+// --- SyntheticPeople ---------------------------------------------------------------
+
+TEST(SyntheticPeople, SameSeedAndIndexGiveTheSameSampleInAnyOrder) {
+  pose::SyntheticPeople a(pose::SyntheticOptions().seed(3)), b(pose::SyntheticOptions().seed(3)),
+      c(pose::SyntheticOptions().seed(4));
+  const auto s7 = a.get(7);
+  b.get(2);  // another sample first changes nothing
+  const auto t7 = b.get(7);
+  EXPECT_EQ(cv::norm(s7.image, t7.image, cv::NORM_INF), 0);
+  EXPECT_EQ(s7.keypoints, t7.keypoints);
+  EXPECT_EQ(s7.box, t7.box);
+  EXPECT_GT(cv::norm(s7.image, c.get(7).image, cv::NORM_L1), 0);
+  EXPECT_NE(s7.keypoints, a.get(8).keypoints);
+}
+
+TEST(SyntheticPeople, KeypointsFollowCocoRules) {
+  pose::SyntheticPeople people(pose::SyntheticOptions().seed(1).image_size(128));
+  int hidden = 0, visible = 0, outside = 0;
+  const int n = 200;
+  for (int i = 0; i < n; ++i) {
+    const auto s = people.get(i);
+    ASSERT_EQ(s.image.rows, 128);
+    ASSERT_EQ(s.image.cols, 128);
+    ASSERT_EQ(s.image.type(), CV_8UC3);
+    int labelled = 0;
+    for (int j = 0; j < pose::kCocoJoints; ++j) {
+      const float x = s.keypoints[j * 3], y = s.keypoints[j * 3 + 1], v = s.keypoints[j * 3 + 2];
+      ASSERT_TRUE(v == 0 || v == 1 || v == 2) << "sample " << i << " joint " << j;
+      if (v == 0) {
+        EXPECT_EQ(x, 0) << "sample " << i;  // COCO: unlabelled keypoints are (0, 0, 0)
+        EXPECT_EQ(y, 0);
+        ++outside;
+      } else {
+        EXPECT_TRUE(x >= 0 && y >= 0 && x < 128 && y < 128) << "sample " << i << " joint " << j;
+        ++labelled;
+        (v == 1 ? hidden : visible)++;
+      }
+    }
+    EXPECT_EQ(s.num_keypoints, labelled);
+    EXPECT_GT(s.area, 0) << "sample " << i;
+    EXPECT_TRUE(s.box[0] >= 0 && s.box[1] >= 0 && s.box[0] + s.box[2] <= 128 && s.box[1] + s.box[3] <= 128);
+    EXPECT_LE(s.area, s.box[2] * s.box[3]);
+  }
+  // Mostly visible people, some hidden joints (occluders, faces from behind), a few cut off.
+  EXPECT_GT(visible, n * 17 * 0.7);
+  EXPECT_GT(hidden, n * 17 * 0.04);
+  EXPECT_LT(outside, n * 17 * 0.1);
+}
+
+TEST(SyntheticPeople, CocoGroundTruthIsReadByTheEvaluatorAndScoresItselfOne) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "fancy_synthetic_people";
+  std::filesystem::remove_all(dir);
+  pose::SyntheticPeople people(pose::SyntheticOptions().seed(2).image_size(96));
+  people.write_coco((dir / "gt.json").string(), (dir / "images").string(), 10, 20);
+  ASSERT_TRUE(std::filesystem::exists(dir / "images" / "00000010.png"));
+  ASSERT_TRUE(std::filesystem::exists(dir / "images" / "00000029.png"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "gt.json.tmp"));
+  const auto gt = kp::load_ground_truth((dir / "gt.json").string());
+  // Results = the ground truth itself, score 1: AP 1.
+  std::string results = "[";
+  for (int i = 10; i < 30; ++i) {
+    const auto s = people.get(i);
+    results += std::string(i > 10 ? "," : "") + "{\"image_id\":" + std::to_string(i + 1) +
+               ",\"category_id\":1,\"score\":1,\"keypoints\":[";
+    for (int j = 0; j < pose::kCocoJoints * 3; ++j) results += (j ? "," : "") + std::to_string(s.keypoints[j]);
+    results += "]}";
+  }
+  results += "]";
+  const auto r = kp::evaluate(gt, kp::parse_detections(results, "results"));
+  EXPECT_EQ(r.images, 20);
+  EXPECT_DOUBLE_EQ(r.stats[0], 1.0);
+  const cv::Mat png = cv::imread((dir / "images" / "00000012.png").string());
+  EXPECT_EQ(cv::norm(png, people.get(12).image, cv::NORM_INF), 0);  // lossless
+}
+
+TEST(SyntheticPeople, BadOptionsAreClearErrors) {
+  expect_error([] { pose::SyntheticPeople(pose::SyntheticOptions().image_size(16)); },
+               "image_size (16) must be at least 32");
+  expect_error([] { pose::SyntheticPeople(pose::SyntheticOptions().min_height(0.9).max_height(0.5)); },
+               "need 0 < min_height (0.9) <= max_height (0.5)");
+  expect_error([] { pose::SyntheticPeople().get(-1); }, "index (-1) must be >= 0");
+}
+
+// --- crops and the COCO reader -------------------------------------------------------
+
+TEST(PersonCrop, KeypointsAndPixelsFollowTheSameMap) {
+  cv::Mat image(150, 200, CV_8UC3, cv::Scalar(0, 0, 0));
+  image.at<cv::Vec3b>(60, 70) = cv::Vec3b(255, 255, 255);  // pixel centre (70.5, 60.5)
+  const std::vector<float> k{70.5f, 60.5f, 2.f, 80.f, 80.f, 1.f, 500.f, 10.f, 2.f};
+  const auto c = pose::crop_person(image, {50, 40, 60, 80}, k, pose::CropOptions().input_size(128), nullptr, {});
+  EXPECT_EQ(c.image.sizes(), (std::vector<int64_t>{3, 128, 128}));
+  // The box centre (80, 80) lands on the heatmap's centre; side 1.25 · 80 = 100 px → 32.
+  EXPECT_NEAR(c.keypoints[1][0].item<float>(), 16, 1e-4);
+  EXPECT_NEAR(c.keypoints[1][1].item<float>(), 16, 1e-4);
+  EXPECT_EQ(c.keypoints[2][2].item<float>(), 0);  // outside the crop: unlabelled
+  // The dot's brightest crop pixel is where the map sends its centre (crop = 4 × heatmap).
+  const auto flat = c.image[0].flatten().argmax().item<int64_t>();
+  const double cx = (flat % 128) + 0.5, cy = (flat / 128) + 0.5;
+  EXPECT_NEAR(cx, 4 * c.keypoints[0][0].item<float>(), 1.0);
+  EXPECT_NEAR(cy, 4 * c.keypoints[0][1].item<float>(), 1.0);
+}
+
+TEST(PersonCrop, FlipAugmentationMirrorsPixelsAndSwapsJoints) {
+  pose::SyntheticPeople people(pose::SyntheticOptions().seed(5).image_size(128));
+  const auto s = people.get(0);
+  const std::vector<float> k(s.keypoints.begin(), s.keypoints.end());
+  const auto o = pose::CropOptions().input_size(64).scale_sigma(0).rotation_prob(0).colour(0).flip_prob(1);
+  std::mt19937_64 rng(1);
+  const auto plain = pose::crop_person(s.image, s.box, k, o);
+  const auto flipped = pose::crop_person(s.image, s.box, k, o, &rng);
+  EXPECT_LT((flipped.image - plain.image.flip({-1})).abs().max().item<float>(), 2.5f / 255);
+  const auto& pairs = pose::coco_flip_pairs();
+  const auto want = pose::flip_keypoints(plain.keypoints, 16, pairs);
+  const auto labelled = want.select(1, 2) > 0;
+  EXPECT_TRUE(torch::equal(labelled, flipped.keypoints.select(1, 2) > 0));
+  EXPECT_LT((flipped.keypoints - want).narrow(1, 0, 2).abs().max().item<float>(), 1e-4);
+  // Mapping the flipped crop's keypoints back gives the original ones, left and right swapped.
+  const auto back = pose::transform_points(flipped.keypoints.to(torch::kDouble), pose::invert(flipped.image_to_heatmap));
+  EXPECT_NEAR(back[5][0].item<double>(), s.keypoints[6 * 3], 1e-3);  // left shoulder ← right shoulder
+}
+
+namespace {
+void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+std::string kps(int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += (i ? "," : "") + std::string(i % 3 == 2 ? "2" : "10");
+  return s + "]";
+}
+}  // namespace
+
+TEST(CocoPeople, ReadsPeopleAndNamesWhatIsWrong) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "fancy_coco_people";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "img");
+  cv::imwrite((dir / "img" / "a.png").string(), cv::Mat(40, 40, CV_8UC3, cv::Scalar(1, 2, 3)));
+  write_text(dir / "img" / "broken.png", "not a png");
+  const std::string cats = R"("categories":[{"id":1,"name":"person","keypoints":)" + std::string("[") +
+                           [] { std::string s; for (int i = 0; i < 17; ++i) s += (i ? ",\"k" : "\"k") + std::to_string(i) + "\""; return s; }() + "]}]";
+  const std::string images = R"("images":[{"id":1,"file_name":"a.png"},{"id":2,"file_name":"missing.png"},{"id":3,"file_name":"broken.png"}])";
+  auto ann = [&](const std::string& annotations) {
+    write_text(dir / "gt.json", "{" + images + "," + cats + ",\"annotations\":[" + annotations + "]}");
+    return (dir / "gt.json").string();
+  };
+  const std::string good = R"({"id":5,"image_id":1,"bbox":[1,2,30,30],"area":100,"iscrowd":0,"keypoints":)" + kps(51) + "}";
+  const std::string crowd = R"({"id":6,"image_id":1,"bbox":[1,2,30,30],"iscrowd":1,"keypoints":)" + kps(51) + "}";
+  const std::string unlabelled = R"({"id":7,"image_id":1,"bbox":[1,2,30,30],"keypoints":)" + std::string(
+      "[" + [] { std::string s; for (int i = 0; i < 51; ++i) s += i ? ",0" : "0"; return s; }() + "]") + "}";
+  const std::string missing = R"({"id":8,"image_id":2,"bbox":[1,2,30,30],"keypoints":)" + kps(51) + "}";
+  const std::string broken = R"({"id":9,"image_id":3,"bbox":[1,2,30,30],"keypoints":)" + kps(51) + "}";
+  pose::CocoPeople people(ann(good + "," + crowd + "," + unlabelled + "," + missing + "," + broken),
+                          (dir / "img").string());
+  ASSERT_EQ(people.size(), 3u);  // the crowd and the unlabelled person are skipped
+  EXPECT_EQ(people.joints(), 17);
+  EXPECT_EQ(people[0].annotation_id, 5);
+  EXPECT_EQ(people.image(0).rows, 40);
+  expect_error([&] { people.image(1); }, "missing.png: image not found (annotation 8)");
+  expect_error([&] { people.image(2); }, "broken.png: cannot decode the image (annotation 9)");
+  expect_error([&] { pose::CocoPeople(ann(R"({"id":3,"image_id":1,"bbox":[1,2,3,4],"keypoints":[1,2,2,4,5,2]})"), ""); },
+               "annotations[0] (id 3): keypoints has 6 numbers, expected 3 × 17 joints = 51");
+  expect_error([&] { pose::CocoPeople(ann(R"({"id":3,"image_id":1,"bbox":[1,2,3,4]})"), ""); },
+               "annotations[0] (id 3): missing field 'keypoints'");
+  expect_error([&] { pose::CocoPeople(ann(R"({"id":4,"image_id":9,"bbox":[1,2,3,4],"keypoints":)" + kps(51) + "}"), ""); },
+               "image_id 9 is not in 'images'");
+  expect_error([&] { pose::CocoPeople((dir / "nope.json").string(), ""); }, "nope.json: cannot read the annotations");
 }

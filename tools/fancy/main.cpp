@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"eval-keypoints", "COCO keypoint AP/AR (OKS) with pycocotools' exact numbers; breakdowns, JSON, chart"},
     {"g2p", "grapheme-to-phoneme on CMUdict with an attention encoder-decoder: train, eval (WER/PER), predict"},
     {"reverse", "JoeyNMT's reverse task with its tutorial configuration, scored with BLEU"},
+    {"pose", "stacked hourglass pose estimation on synthetic people or COCO data: synth, train, eval (OKS AP), predict"},
     {"prune", "group lasso on conv filters, proximal steps and physical pruning of a Fashion-MNIST CNN"},
     {"bleu", "corpus BLEU as sacreBLEU computes it (13a/none/intl, exp/floor/add-k/none), with its signature"},
 };
