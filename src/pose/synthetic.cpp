@@ -120,6 +120,8 @@ cv::Scalar skin(Rng& r) {
 
 }  // namespace
 
+uint64_t sample_seed(uint64_t seed, uint64_t index) { return splitmix(splitmix(seed) ^ index); }
+
 SyntheticPeople::SyntheticPeople(SyntheticOptions o) : options_(std::move(o)) {
   TORCH_CHECK(options_.image_size() >= 32, "SyntheticPeople: image_size (", options_.image_size(), ") must be at least 32");
   TORCH_CHECK(options_.min_height() > 0 && options_.min_height() <= options_.max_height(),
@@ -131,7 +133,7 @@ SyntheticPeople::SyntheticPeople(SyntheticOptions o) : options_(std::move(o)) {
 
 PersonSample SyntheticPeople::get(int64_t index) const {
   TORCH_CHECK(index >= 0, "SyntheticPeople.get: index (", index, ") must be >= 0");
-  Rng r(splitmix(splitmix(options_.seed()) ^ static_cast<uint64_t>(index)));
+  Rng r(sample_seed(options_.seed(), static_cast<uint64_t>(index)));
   const int S = static_cast<int>(options_.image_size());
   PersonSample s;
   s.image = cv::Mat(S, S, CV_8UC3);

@@ -29,13 +29,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64: per-sample seeds independent of order and threads
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Where people come from: synthetic (seed) or a COCO dataset.
 struct Source {
   std::optional<pose::SyntheticPeople> synthetic;
@@ -266,7 +259,7 @@ int train(const TrainArgs& a) {
     std::vector<pose::PersonCrop> crops;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t i = train_src.synthetic ? step * B + b : (step * B + b) % train_src.size();
-      std::mt19937_64 rng(mix(mix(config.at("seed").get<uint64_t>()) ^ static_cast<uint64_t>(step * B + b)));
+      std::mt19937_64 rng(pose::sample_seed(config.at("seed").get<uint64_t>() + 1, static_cast<uint64_t>(step * B + b)));
       const auto p = train_src.get(i);
       crops.push_back(pose::crop_person(p.image, p.box, p.keypoints, crop, &rng));
     }

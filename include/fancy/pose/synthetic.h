@@ -34,6 +34,10 @@ const std::vector<std::string>& coco_keypoint_names();
 // COCO's skeleton: 19 limbs as 1-based joint pairs, as in person_keypoints_*.json.
 const std::vector<std::array<int, 2>>& coco_skeleton();
 
+// A seed for sample `index` of a stream seeded by `seed` (splitmix64 of both): samples
+// independent of the order and the thread they are drawn in.
+uint64_t sample_seed(uint64_t seed, uint64_t index);
+
 struct SyntheticOptions {
   TORCH_ARG(uint64_t, seed) = 0;
   TORCH_ARG(int64_t, image_size) = 160;       // square images
