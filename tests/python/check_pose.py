@@ -43,6 +43,12 @@ if __name__ == "__main__":
         out = run("eval", "--model", model, "--coco", os.path.join(data, "gt.json"), "--images",
                   os.path.join(data, "images"), "--count", "6").stdout
         assert "6 people" in out, out
+        # Scoring a slice of a COCO file counts only the images scored (not the others as misses).
+        part = run("eval", "--model", model, "--coco", os.path.join(data, "gt.json"), "--images",
+                   os.path.join(data, "images"), "--count", "3").stdout
+        assert "3 people" in part, part
+        report = json.load(open(os.path.join(model, "eval_coco.json")))
+        assert report["images"] == 3, report  # every image of the file would be 6
         pic = os.path.join(tmp, "vis.png")
         out = run("predict", os.path.join(data, "images", "00000000.png"), "--model", model, "--out", pic,
                   "--all-stacks").stdout

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -141,6 +142,7 @@ EvalReport evaluate(pose::StackedHourglass& model, const Source& src, int64_t co
   r.results = json::array();
   std::vector<double> pred_xy, gt_xy, norm;
   std::vector<uint8_t> visible;
+  kp::EvalOptions options;  // only the images of the people scored (a COCO file may hold more)
   for (int64_t first = 0; first < count; first += batch) {
     std::vector<pose::PersonCrop> crops;
     std::vector<Source::Person> people;
@@ -164,10 +166,13 @@ EvalReport evaluate(pose::StackedHourglass& model, const Source& src, int64_t co
         visible.push_back(g[j * 3 + 2] > 0);
       }
       norm.push_back(std::max(people[n].box[2], people[n].box[3]));
+      options.image_ids.push_back(people[n].image_id);
       r.results.push_back({{"image_id", people[n].image_id}, {"category_id", 1}, {"keypoints", flat}, {"score", score}});
     }
   }
-  r.coco = kp::evaluate(gt, kp::parse_detections(r.results.dump(), "predictions"));
+  std::sort(options.image_ids.begin(), options.image_ids.end());
+  options.image_ids.erase(std::unique(options.image_ids.begin(), options.image_ids.end()), options.image_ids.end());
+  r.coco = kp::evaluate(gt, kp::parse_detections(r.results.dump(), "predictions"), options);
   r.pck = kp::pck(pred_xy, gt_xy, visible, norm, model->options().joints(), 0.2).mean;
   return r;
 }
@@ -280,7 +285,6 @@ int train(const TrainArgs& a) {
   }
   std::cout << "trained " << step << " steps in " << std::fixed << std::setprecision(1) << elapsed() / 60 << " min; model in "
             << a.out << " (best.pt: best validation AP, last.pt: resume)\n";
-  cv::setNumThreads(0);
   fancy::cli::run_python(fancy::cli::share_file("plot_pose.py"), {hist_path.string(), (fs::path(a.out) / "learning_curve.png").string()});
   return 0;
 }
@@ -312,7 +316,8 @@ int eval(const std::string& dir, const std::string& weights, const std::string& 
   std::cout << "PCK@0.2 (of the box's longer side): " << std::fixed << std::setprecision(4) << r.pck << "\n";
   std::cout << n << " people" << (synthetic ? " (held-out synthetic)" : "") << ", flip test " << (flip ? "on" : "off")
             << ", " << std::setprecision(1) << n / s << " people/s\n";
-  json report = {{"stats", r.coco.stats}, {"pck_0.2", r.pck}, {"people", n}, {"flip_test", flip}, {"weights", weights}};
+  json report = {{"stats", r.coco.stats}, {"pck_0.2", r.pck}, {"people", n}, {"images", r.coco.images},
+                 {"ground_truths", r.coco.ground_truths}, {"flip_test", flip}, {"weights", weights}};
   fancy::cli::write_atomically(fs::path(dir) / ("eval_" + tag + ".json"), report.dump(1) + "\n");
   return 0;
 }
