@@ -3,7 +3,7 @@
 // to the same network written in Python PyTorch, at equal threads.
 //
 // usage: bench_pose [--threads N] [--stacks 2] [--features 128] [--input 128] [--batch 8]
-//                   [--steps 20] [--pool max]
+//                   [--steps 20] [--pool max] [--bf16 0|1]
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -22,6 +22,7 @@ using clock_type = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   int64_t threads = 1, stacks = 2, features = 128, input = 128, batch = 8, steps = 20;
   std::string pool = "max";
+  bool bf16 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--pool") { pool = argv[i + 1]; continue; }
@@ -32,12 +33,13 @@ int main(int argc, char** argv) {
     else if (k == "--input") input = v;
     else if (k == "--batch") batch = v;
     else if (k == "--steps") steps = v;
+    else if (k == "--bf16") bf16 = v != 0;
     else { std::fprintf(stderr, "bench_pose: unknown option %s\n", k.c_str()); return 2; }
   }
   at::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
   pose::StackedHourglass net(
-      pose::HourglassOptions().stacks(stacks).features(features).joints(17).input_size(input).pool(pool));
+      pose::HourglassOptions().stacks(stacks).features(features).joints(17).input_size(input).pool(pool).bf16(bf16));
   torch::optim::RMSprop opt(net->parameters(), torch::optim::RMSpropOptions(2.5e-4));
   const auto x = torch::randn({batch, 3, input, input});
   const auto target = torch::rand({batch, 17, input / 4, input / 4});

@@ -4,6 +4,10 @@ Python with Debian's PyTorch, at equal threads: training images/s (RMSprop, MSE 
 over the stacks, batch 8) and inference latency (batch 1, eval mode, median of 30).
 
 usage: bench_pose.py [--build build] [--stacks 2] [--features 128] [--input 128] [--repeats 3]
+                     [--precision fp32,bf16]
+
+Both networks are channels-last (NHWC), as fancy's is; bf16 runs the convolutions under
+CPU autocast in bfloat16 on both sides (weights stay float32).
 
 Both sides use the same OpenBLAS kernels (OPENBLAS_CORETYPE as the `fancy` command sets
 it) and run alternately; each cell is the median of --repeats runs.
@@ -18,7 +22,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-def python_side(threads, stacks, features, size, batch, steps):
+def python_side(threads, stacks, features, size, batch, steps, bf16):
     import torch
     import torch.nn as nn
 
@@ -73,14 +77,18 @@ def python_side(threads, stacks, features, size, batch, steps):
                     x = x + self.mf[s](feat) + self.mh[s](h)
             return outs
 
-    net = StackedHourglass(stacks, features)
+    net = StackedHourglass(stacks, features).to(memory_format=torch.channels_last)
     opt = torch.optim.RMSprop(net.parameters(), lr=2.5e-4)
-    x = torch.randn(batch, 3, size, size)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     target = torch.rand(batch, 17, size // 4, size // 4)
+
+    def forward(images):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return [h.float() for h in net(images)]
 
     def step():
         opt.zero_grad()
-        loss = sum(((h - target) ** 2).mean() for h in net(x))
+        loss = sum(((h - target) ** 2).mean() for h in forward(x))
         loss.backward()
         opt.step()
 
@@ -92,14 +100,14 @@ def python_side(threads, stacks, features, size, batch, steps):
         step()
     train = steps * batch / (time.perf_counter() - t0)
     net.eval()
-    one = torch.randn(1, 3, size, size)
+    one = torch.randn(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     ms = []
     with torch.no_grad():
         for _ in range(5):
-            net(one)
+            forward(one)
         for _ in range(30):
             t = time.perf_counter()
-            net(one)
+            forward(one)
             ms.append(1000 * (time.perf_counter() - t))
     ms.sort()
     params = sum(p.numel() for p in net.parameters())
@@ -120,10 +128,12 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    ap.add_argument("--bf16", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--python-side", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.python_side:
-        python_side(a.python_side, a.stacks, a.features, a.input, a.batch, a.steps)
+        python_side(a.python_side, a.stacks, a.features, a.input, a.batch, a.steps, bool(a.bf16))
         return
     env = dict(os.environ)
     with open("/proc/cpuinfo") as f:
@@ -136,22 +146,24 @@ def main():
         platform.machine(), os.cpu_count(), env.get("OPENBLAS_CORETYPE", "(auto)"), a.stacks, a.features, a.input,
         a.batch))
     print()
-    print("| threads | C++ train img/s | Python train img/s | ratio | C++ inference ms | Python inference ms | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for threads in (1, 2):
+    print("| precision | threads | C++ train img/s | Python train img/s | ratio | C++ inference ms | Python inference ms | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for precision, threads in [(p, t) for p in a.precision.split(",") for t in (1, 2)]:
         cpp, py = [], []
+        run = common + ["--bf16", str(int(precision == "bf16"))]
         for _ in range(a.repeats):  # alternate, so a slow spell of the machine hits both
-            out = subprocess.run([os.path.join(a.build, "bench", "bench_pose"), "--threads", str(threads), *common],
+            out = subprocess.run([os.path.join(a.build, "bench", "bench_pose"), "--threads", str(threads), *run],
                                  capture_output=True, text=True, check=True, env=env).stdout
             cpp.append(parse(out))
-            out = subprocess.run([sys.executable, __file__, "--python-side", str(threads), *common],
+            out = subprocess.run([sys.executable, __file__, "--python-side", str(threads), *run],
                                  capture_output=True, text=True, check=True, env=env).stdout
             py.append(parse(out))
         assert cpp[0][0] == py[0][0], "parameter counts differ: %d vs %d" % (cpp[0][0], py[0][0])
         med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
         ct, pt = med([c[1] for c in cpp]), med([p[1] for p in py])
         ci, pi = med([c[2] for c in cpp]), med([p[2] for p in py])
-        print("| %d | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× |" % (threads, ct, pt, ct / pt, ci, pi, pi / ci))
+        print("| %s | %d | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× |" % (precision, threads, ct, pt, ct / pt, ci, pi,
+                                                                        pi / ci))
     print("\nratio: C++ over Python (higher is faster for C++), parameters %d" % cpp[0][0])
 
 

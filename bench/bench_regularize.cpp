@@ -1,7 +1,9 @@
 // Group lasso benchmark: penalty + gradient over a 25M-parameter model (ResNet-50's conv
 // and linear weight shapes) against one x.abs().sum() over the same weights — the cost
-// of reading them once — at 1 and 2 threads, plus the proximal step and a per-group
-// loop through the dispatcher (what a user writes without fancy's group ops) for scale.
+// of reading them once — at 1 and 2 threads: through autograd (penalty(), backward into
+// fresh .grad tensors) and fused (add_group_lasso_grad_ into existing .grad tensors);
+// plus the proximal step and a per-group loop through the dispatcher (what a user writes
+// without fancy's group ops) for scale.
 // Prints a markdown table with the ratio to the baseline.
 //
 // usage: bench_regularize [--quick]
@@ -89,6 +91,19 @@ int main(int argc, char** argv) {
               if (w.dim() >= 3 || std::strcmp(groups, "kernels") != 0)  // kernels: conv weights only
                 total = total + reg::group_lasso(w, groups);
             total.backward();
+          }));
+    }
+    // The fused gradient: what a training loop does after loss.backward(), when every
+    // weight already has its .grad (here zeros, allocated once).
+    for (auto& w : weights) w.mutable_grad() = torch::zeros_like(w);
+    for (const char* groups : {"filters", "channels", "kernels"}) {
+      const std::string name = std::string("group lasso (") + groups + "): fused penalty + gradient into .grad";
+      row(name.c_str(), median_ms([&] {
+            double total = 0;
+            for (auto& w : weights)
+              if (w.dim() >= 3 || std::strcmp(groups, "kernels") != 0)
+                total += reg::add_group_lasso_grad_(w.mutable_grad(), w, groups, 1e-6);
+            (void)total;
           }));
     }
     row("group lasso (filters): proximal step", median_ms([&] {

@@ -35,6 +35,12 @@ at::Tensor group_scale(const at::Tensor& w, const at::Tensor& scale, const std::
 at::Tensor& group_scale_(at::Tensor& w, const at::Tensor& scale, const std::string& groups = "filters",
                          bool ragged = false);
 
+// grad += scale · ∂/∂w group_lasso(w) in one fused pass (norms, then the update), with no
+// graph and no temporary the size of w — the cheap way to add the penalty's gradient
+// after loss.backward(). Returns scale · group_lasso(w). grad has w's shape and dtype.
+double add_group_lasso_grad_(at::Tensor& grad, const at::Tensor& w, const std::string& groups = "filters",
+                             double scale = 1, bool size_weighted = false, bool ragged = false);
+
 // --- penalties: differentiable scalars to add to the loss -----------------------------
 at::Tensor l1(const at::Tensor& w);          // Σ|w_i|
 at::Tensor l2(const at::Tensor& w);          // ‖w‖₂ (gradient 0 at w = 0)
@@ -98,6 +104,12 @@ class Regularizer {
   // Σ_rules λ · R(w) over the parameters each rule selects (a differentiable scalar).
   at::Tensor penalty(const std::vector<NamedParam>& params) const;
   at::Tensor penalty(const torch::nn::Module& model) const { return penalty(named_parameters(model)); }
+  // The same penalty's gradient added straight into each parameter's .grad (created
+  // when undefined), after loss.backward(); group lasso through the fused
+  // add_group_lasso_grad_. Returns the penalty's value. Use it instead of penalty(),
+  // not with it.
+  double add_gradients(const std::vector<NamedParam>& params) const;
+  double add_gradients(const torch::nn::Module& model) const { return add_gradients(named_parameters(model)); }
   // The proximal step of every rule that has one (L1, group lasso, sparse group lasso)
   // with step = lr · λ; other penalties are left to the gradient.
   void prox_step(const std::vector<NamedParam>& params, double lr) const;

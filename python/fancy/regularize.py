@@ -8,8 +8,11 @@
     reg.prox_step(model, lr)          # block soft-thresholding: exact zero filters
     print(R.sparsity_report(model))
 
+    # or, cheaper: the penalty's gradient fused straight into .grad after backward
+    criterion(model(x), y).backward(); reg.add_gradients(model); opt.step()
+
 The per-group work runs in fancy's ops (torch.ops.fancy.group_norms, group_sum,
-group_scale, group_scale_), the same kernels as C++'s fancy::regularize; rules have the
+group_scale, group_scale_, group_lasso_grad_), the same kernels as C++'s fancy::regularize; rules have the
 same fields and JSON form. Group specs: filters, channels, kernels, rows, columns,
 elements, all, block:AxB…, dims:D,… (docs/regularization.md).
 """
@@ -26,7 +29,7 @@ _ops = torch.ops.fancy
 
 __all__ = [
     "group_grid", "group_norms", "group_sum", "group_scale", "group_scale_", "l1", "l2", "squared_l2", "elastic_net",
-    "group_lasso", "sparse_group_lasso", "group_sum_of_squares", "prox_l1_", "prox_group_lasso_",
+    "group_lasso", "add_group_lasso_grad_", "sparse_group_lasso", "group_sum_of_squares", "prox_l1_", "prox_group_lasso_",
     "threshold_groups_", "Regularizer", "sparsity_report",
 ]
 
@@ -82,6 +85,12 @@ def group_lasso(w, groups="filters", size_weighted=False, ragged=False):
     if size_weighted:
         norms = norms * _size_weights(w, groups, ragged)
     return norms.sum()
+
+
+def add_group_lasso_grad_(grad, w, groups="filters", scale=1.0, size_weighted=False, ragged=False):
+    """grad += scale · ∂/∂w group_lasso(w), fused (no graph, no temporary the size of w);
+    returns scale · group_lasso(w) as a float."""
+    return _ops.group_lasso_grad_(grad, w, groups, float(scale), size_weighted, ragged)
 
 
 def sparse_group_lasso(w, groups, l1_ratio, size_weighted=False, ragged=False):
@@ -248,6 +257,30 @@ class Regularizer:
                 term = r["lambda"] * _PENALTIES[r["penalty"]](r, p)
                 total = term if total is None else total + term
         return total if total is not None else torch.zeros(())
+
+    def add_gradients(self, model):
+        """The penalty's gradient added straight into each parameter's .grad (created when
+        None), after loss.backward(); group lasso through the fused add_group_lasso_grad_.
+        Returns the penalty's value (a float). Use it instead of penalty(), not with it."""
+        total = 0.0
+        for r in self.rules:
+            if r["lambda"] == 0:
+                continue
+            for _, p in self.select(r, model):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                if r["penalty"] == "group_lasso":
+                    total += add_group_lasso_grad_(p.grad, p.detach(), r["groups"], r["lambda"], r["size_weighted"],
+                                                   r["ragged"])
+                    continue
+                leaf = p.detach().requires_grad_()
+                with torch.enable_grad():
+                    value = r["lambda"] * _PENALTIES[r["penalty"]](r, leaf)
+                    (d,) = torch.autograd.grad(value, leaf)
+                with torch.no_grad():
+                    p.grad.add_(d)
+                total += float(value)
+        return total
 
     @torch.no_grad()
     def prox_step(self, model, lr):

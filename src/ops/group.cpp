@@ -1,5 +1,5 @@
 // The group ops' schemas (declared once, here) and their C++ entry points
-// (include/fancy/regularize.h). CPU kernels: ops/cpu/group_kernels.cpp; autograd:
+// (include/fancy/regularize.h). CPU: ops/cpu/group_dispatch.cpp (loops in group_kernels.cpp); autograd:
 // ops/autograd/group_autograd.cpp; group specs: ops/group_spec.h.
 #include "fancy/regularize.h"
 #include "ops/group_spec.h"
@@ -26,6 +26,10 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   // w_i · scale[g(i)]: every group multiplied by its own factor (scale has the grid's shape).
   m.def("group_scale(Tensor self, Tensor scale, str groups=\"filters\", bool ragged=False) -> Tensor");
   m.def("group_scale_(Tensor(a!) self, Tensor scale, str groups=\"filters\", bool ragged=False) -> Tensor(a!)");
+  // grad += scale · ∂/∂self Σ_g c_g ‖self_g‖₂ in place, fused (no graph, no temporary the
+  // size of self); returns scale · Σ_g c_g ‖self_g‖₂. c_g = √|g| when size_weighted.
+  m.def("group_lasso_grad_(Tensor(a!) grad, Tensor self, str groups=\"filters\", float scale=1, "
+        "bool size_weighted=False, bool ragged=False) -> float");
 }
 
 namespace fancy {
@@ -51,6 +55,13 @@ Tensor group_scale(const Tensor& w, const Tensor& scale, const std::string& grou
 Tensor& group_scale_(Tensor& w, const Tensor& scale, const std::string& groups, bool ragged) {
   static auto op = ops::op_handle<Tensor&(Tensor&, const Tensor&, c10::string_view, bool)>("group_scale_");
   return op.call(w, scale, groups, ragged);
+}
+
+double add_group_lasso_grad_(Tensor& grad, const Tensor& w, const std::string& groups, double scale,
+                             bool size_weighted, bool ragged) {
+  static auto op = ops::op_handle<double(Tensor&, const Tensor&, c10::string_view, double, bool, bool)>(
+      "group_lasso_grad_");
+  return op.call(grad, w, groups, scale, size_weighted, ragged);
 }
 
 }  // namespace regularize

@@ -1,5 +1,6 @@
 #include "fancy/pose/hourglass.h"
 
+#include "fancy/nn/autocast.h"
 #include "fancy/nn/downsample.h"
 
 namespace fancy::pose {
@@ -18,6 +19,13 @@ torch::nn::Sequential residuals(int64_t n, int64_t features) {
 
 // A Sequential with no modules is the identity (residuals = 0 is allowed).
 torch::Tensor run(torch::nn::Sequential& s, const torch::Tensor& x) { return s->is_empty() ? x : s->forward(x); }
+
+// fancy's pooling backward kernels are float32/float64: under bf16 autocast the pool
+// runs on a float copy (a 2×2 pool is cheap next to the convolutions around it).
+torch::Tensor pool_in_float(torch::nn::AnyModule& pool, const torch::Tensor& x) {
+  if (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) return pool.forward(x);
+  return pool.forward(x.to(torch::kFloat)).to(x.scalar_type());
+}
 
 }  // namespace
 
@@ -60,7 +68,7 @@ HourglassImpl::HourglassImpl(int64_t order, int64_t features, int64_t n, const s
 torch::Tensor HourglassImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.size(-1) % 2 == 0 && x.size(-2) % 2 == 0, "Hourglass: feature maps of ", x.size(-2), "×",
               x.size(-1), " cannot be halved; the input size must be divisible by 4·2^order");
-  auto low = run(before, pool.forward(x));
+  auto low = run(before, pool_in_float(pool, x));
   low = inner ? inner->forward(low) : run(bottom, low);
   low = run(after, low);
   const auto up = torch::upsample_nearest2d(low, {x.size(2), x.size(3)});
@@ -98,20 +106,24 @@ StackedHourglassImpl::StackedHourglassImpl(HourglassOptions o) : options_(std::m
       merge_heatmaps->push_back(conv(J, F, 1));
     }
   }
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
 std::vector<torch::Tensor> StackedHourglassImpl::forward(const torch::Tensor& images) {
   const int64_t S = options_.input_size();
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == S && images.size(3) == S,
               "StackedHourglass: images must be (N, 3, ", S, ", ", S, "), got ", images.sizes());
-  auto x = stem->forward(images);
-  x = stem_tail->forward(stem_pool.forward(x));
+  fancy::nn::CpuAutocast autocast(options_.bf16());
+  auto x = stem->forward(images.contiguous(torch::MemoryFormat::ChannelsLast));
+  x = stem_tail->forward(pool_in_float(stem_pool, x));
   std::vector<torch::Tensor> out;
   for (int64_t s = 0; s < options_.stacks(); ++s) {
     auto features = hourglasses[s]->as<Hourglass>()->forward(x);
     features = heads[s]->as<torch::nn::Sequential>()->forward(features);
     auto heatmaps = to_heatmaps[s]->as<torch::nn::Conv2d>()->forward(features);
-    out.push_back(heatmaps);
+    out.push_back(heatmaps.scalar_type() == torch::kBFloat16 ? heatmaps.to(torch::kFloat) : heatmaps);
     if (s + 1 < options_.stacks())
       x = x + merge_features[s]->as<torch::nn::Conv2d>()->forward(features) +
           merge_heatmaps[s]->as<torch::nn::Conv2d>()->forward(heatmaps);

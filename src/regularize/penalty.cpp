@@ -256,6 +256,29 @@ Tensor Regularizer::penalty(const std::vector<NamedParam>& params) const {
   return total;
 }
 
+double Regularizer::add_gradients(const std::vector<NamedParam>& params) const {
+  double total = 0;
+  for (const auto& r : rules_) {
+    if (r.lambda == 0) continue;
+    for (const auto& p : select(r, params)) {
+      Tensor& grad = p.value.mutable_grad();
+      if (!grad.defined()) grad = torch::zeros_like(p.value);
+      if (r.penalty == "group_lasso") {
+        total += add_group_lasso_grad_(grad, p.value, r.groups, r.lambda, r.size_weighted, r.ragged);
+        continue;
+      }
+      // The other penalties are elementwise: their own autograd gradient is one pass too.
+      const Tensor leaf = p.value.detach().requires_grad_();
+      const Tensor value = r.lambda * rule_penalty(r, leaf);
+      const Tensor d = torch::autograd::grad({value}, {leaf})[0];
+      torch::NoGradGuard no_grad;
+      grad.add_(d);
+      total += value.item<double>();
+    }
+  }
+  return total;
+}
+
 void Regularizer::prox_step(const std::vector<NamedParam>& params, double lr) const {
   check_lambda("prox_step: lr", lr);
   for (const auto& r : rules_) {

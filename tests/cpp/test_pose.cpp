@@ -183,10 +183,49 @@ TEST(Heatmaps, LossIsTheWeightedMeanSquaredErrorSummedOverStacks) {
 }
 
 // Two joints: the centres of a bright square and a dark one on a grey 32 px image.
-TEST(StackedHourglass, TinyTrainingLowersTheLoss) {
+// Weights are channels-last; the input's layout does not change the result; bf16 autocast
+// stays close to float32, returns float32 heatmaps, trains through every pool's backward
+// (fancy's pools run on a float copy) and leaves autocast off afterwards.
+TEST(StackedHourglass, ChannelsLastAndBf16AutocastAgreeWithFloat) {
+  for (const std::string pool : {"max", "soft", "mixed"}) {
+    auto make = [&](bool bf16) {
+      torch::manual_seed(3);
+      return pose::StackedHourglass(
+          pose::HourglassOptions().stacks(2).features(16).joints(3).order(2).input_size(32).pool(pool).bf16(bf16));
+    };
+    auto fp32 = make(false), bf16 = make(true);
+    for (const auto& p : fp32->parameters())
+      if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast)) << pool;
+    fp32->eval();
+    bf16->eval();
+    const auto x = torch::randn({2, 3, 32, 32});
+    torch::NoGradGuard no_grad;
+    const auto a = fp32->forward(x).back(), b = bf16->forward(x).back();
+    EXPECT_TRUE(torch::equal(a, fp32->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).back())) << pool;
+    EXPECT_EQ(b.scalar_type(), torch::kFloat) << pool;
+    const double scale = a.abs().max().item<double>(), diff = (a - b).abs().max().item<double>();
+    EXPECT_LT(diff, 0.05 * scale) << pool << ": bf16 differs by " << diff << " at scale " << scale;
+    EXPECT_GT(diff, 0) << pool << ": bf16 did not run";
+    EXPECT_EQ(torch::mm(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type(), torch::kFloat) << "autocast left on";
+  }
+  torch::manual_seed(3);
+  pose::StackedHourglass net(
+      pose::HourglassOptions().stacks(1).features(16).joints(3).order(2).input_size(32).pool("soft").bf16(true));
+  net->forward(torch::randn({2, 3, 32, 32}))[0].square().sum().backward();
+  for (const auto& p : net->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+  }
+}
+
+namespace {
+// Trains a tiny hourglass to find two squares; returns the held-out loss (before, after).
+std::pair<double, double> tiny_training(bool bf16) {
   torch::manual_seed(0);
   torch::set_num_threads(1);
-  pose::StackedHourglass net(pose::HourglassOptions().stacks(2).features(32).joints(2).order(2).input_size(32));
+  pose::StackedHourglass net(
+      pose::HourglassOptions().stacks(2).features(32).joints(2).order(2).input_size(32).bf16(bf16));
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(2e-3));
   std::mt19937 rng(1);
   auto batch = [&](int64_t n) {
@@ -217,8 +256,15 @@ TEST(StackedHourglass, TinyTrainingLowersTheLoss) {
     pose::heatmap_loss(net->forward(images), targets).backward();
     opt.step();
   }
-  const double after = eval_loss();
-  EXPECT_LT(after, before / 10) << "loss " << before << " -> " << after;
+  return {before, eval_loss()};
+}
+}  // namespace
+
+TEST(StackedHourglass, TinyTrainingLowersTheLoss) {
+  for (const bool bf16 : {false, true}) {
+    const auto [before, after] = tiny_training(bf16);
+    EXPECT_LT(after, before / 10) << (bf16 ? "bf16" : "fp32") << " loss " << before << " -> " << after;
+  }
 }
 
 TEST(StackedHourglass, BadInputIsAClearError) {

@@ -126,6 +126,64 @@ TEST(Penalties, GroupLassoAndGradientEqualATorchComposition) {
   EXPECT_FALSE(z.grad().isnan().any().item<bool>());
 }
 
+// The fused gradient equals autograd's gradient of the same penalty (float64), adds to
+// what .grad holds, returns the penalty, and handles size weighting, ragged tiles, zero
+// groups and a non-contiguous grad.
+TEST(Penalties, FusedGroupLassoGradientEqualsAutograd) {
+  torch::manual_seed(4);
+  Tensor w = torch::randn({6, 5, 3, 3}, torch::kDouble);
+  w[2].zero_();
+  struct Case {
+    std::string groups;
+    bool size_weighted, ragged;
+  };
+  for (const Case& c : {Case{"filters", false, false}, Case{"channels", true, false}, Case{"kernels", false, false},
+                        Case{"block:4x2x3x3", true, true}, Case{"dims:0,2", false, false}}) {
+    Tensor leaf = w.clone().requires_grad_();
+    const Tensor expected = 0.37 * reg::group_lasso(leaf, c.groups, c.size_weighted, c.ragged);
+    expected.backward();
+    const Tensor start = torch::randn_like(w);
+    Tensor grad = start.clone();
+    const double value = reg::add_group_lasso_grad_(grad, w, c.groups, 0.37, c.size_weighted, c.ragged);
+    EXPECT_NEAR(value, expected.item<double>(), 1e-10) << c.groups;
+    EXPECT_TRUE(torch::allclose(grad - start, leaf.grad(), 1e-10, 1e-12)) << c.groups;
+    EXPECT_TRUE((grad - start)[2].eq(0).all().item<bool>() || c.groups != "filters") << "zero filter";
+  }
+  // A channels-last grad (as a channels-last model's parameters have) gets the same values.
+  Tensor leaf = w.clone().requires_grad_();
+  reg::group_lasso(leaf, "filters").backward();
+  Tensor cl = torch::zeros_like(w).contiguous(torch::MemoryFormat::ChannelsLast);
+  reg::add_group_lasso_grad_(cl, w, "filters");
+  EXPECT_TRUE(cl.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::allclose(cl, leaf.grad(), 1e-10, 1e-12));
+  // float32 agrees with float64 to float precision.
+  Tensor g32 = torch::zeros({6, 5, 3, 3});
+  reg::add_group_lasso_grad_(g32, w.to(torch::kFloat), "filters");
+  EXPECT_TRUE(torch::allclose(g32.to(torch::kDouble), leaf.grad(), 1e-5, 1e-6));
+  // Regularizer::add_gradients equals penalty() + backward, for group lasso and L1 alike.
+  torch::manual_seed(5);
+  torch::nn::Sequential a(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3)), torch::nn::Linear(4, 2));
+  torch::nn::Sequential b(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3)), torch::nn::Linear(4, 2));
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < a->parameters().size(); ++i) b->parameters()[i].copy_(a->parameters()[i]);
+  }
+  const reg::Regularizer r({{"type:Conv2d", "group_lasso", "filters", 0.1}, {"type:Linear", "l1", "", 0.2}});
+  const Tensor pa = r.penalty(*a);
+  pa.backward();
+  const double pb = r.add_gradients(*b);
+  EXPECT_NEAR(pa.item<double>(), pb, 1e-5);
+  for (size_t i = 0; i < a->parameters().size(); ++i) {
+    const auto& ga = a->parameters()[i].grad();
+    const auto& gb = b->parameters()[i].grad();
+    if (!ga.defined()) {
+      EXPECT_FALSE(gb.defined() && gb.ne(0).any().item<bool>()) << "parameter " << i;
+      continue;
+    }
+    EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-6)) << "parameter " << i;
+  }
+}
+
 TEST(Prox, GroupSoftThresholdingZeroesSmallGroupsAndKeepsDirections) {
   torch::manual_seed(3);
   Tensor w = torch::randn({10, 4, 3, 3}, torch::kDouble);
@@ -189,6 +247,14 @@ TEST(Regularizer, BadInputGivesClearErrors) {
   EXPECT_EQ(reg::group_norms(conv, "block:3x2x3x3", 2, true).sizes(), (c10::IntArrayRef{3, 2, 1, 1}));
   expect_error([&] { reg::group_norms(conv, "block:2x2"); }, "give 2 tile sizes for a weight of rank 4");
   expect_error([&] { reg::group_norms(conv, "dims:4"); }, "dim 4 is out of range");
+  expect_error([&] {
+    Tensor g = torch::zeros({8, 4});
+    reg::add_group_lasso_grad_(g, conv);
+  }, "group_lasso_grad_: grad must have the weight's shape [8, 4, 3, 3] and dtype Float, got [8, 4] Float");
+  expect_error([&] {
+    Tensor g = torch::zeros_like(conv);
+    reg::add_group_lasso_grad_(g, conv, "filters", -1);
+  }, "group_lasso_grad_: scale must be finite and >= 0, got -1");
   expect_error([&] { reg::group_norms(conv, "blocks"); }, "unknown groups 'blocks'");
   expect_error([&] { reg::group_norms(conv, "filters", 3); }, "p must be 1, 2 or inf, got 3");
   expect_error([&] { reg::group_norms(conv.to(torch::kLong), "filters"); }, "must be float32 or float64");

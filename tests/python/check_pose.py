@@ -30,6 +30,11 @@ if __name__ == "__main__":
         run("train", "--out", model, "--steps", "6", *tiny)
         for name in ("config.json", "best.pt", "last.pt", "history.json"):
             assert os.path.exists(os.path.join(model, name)), name
+        # --precision auto resolves to what this CPU computes natively; eval reads it back.
+        precision = json.load(open(os.path.join(model, "config.json")))["precision"]
+        assert precision in ("bf16", "fp32"), precision
+        run("train", "--out", os.path.join(tmp, "m32"), "--steps", "1", "--precision", "fp32", *tiny)
+        assert json.load(open(os.path.join(tmp, "m32", "config.json")))["precision"] == "fp32"
         # Resume continues at the saved step.
         out = run("train", "--out", model, "--steps", "10", "--resume", "--threads", "2").stderr
         assert "resuming at step 6" in out, out
@@ -66,4 +71,6 @@ if __name__ == "__main__":
         assert bad.returncode == 1 and "--optimizer 'sgd' is not rmsprop or adam" in bad.stderr, bad.stderr
         bad = run("train", "--out", os.path.join(tmp, "m3"), "--steps", "1", "--pool", "median", *tiny, ok=False)
         assert bad.returncode == 1 and "pool 'median' is not one of" in bad.stderr, bad.stderr
+        bad = run("train", "--out", os.path.join(tmp, "m4"), "--steps", "1", "--precision", "fp16", *tiny, ok=False)
+        assert bad.returncode != 0 and "--precision" in bad.stderr and "fp16" in bad.stderr, bad.stderr
     print("pose CLI smoke test passed")

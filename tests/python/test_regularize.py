@@ -108,3 +108,35 @@ def test_bad_input_gives_clear_errors():
         w = torch.randn(3, 4, dtype=D, requires_grad=True)
         (g,) = torch.autograd.grad(R.group_lasso(w, "rows"), w, create_graph=True)
         g.sum().backward()
+
+
+def test_fused_group_lasso_gradient_equals_autograd_and_names_bad_grads():
+    torch.manual_seed(6)
+    w = torch.randn(6, 5, 3, 3, dtype=D)
+    leaf = w.clone().requires_grad_()
+    expected = 0.5 * R.group_lasso(leaf, "channels", size_weighted=True)
+    expected.backward()
+    grad = torch.ones_like(w)
+    value = R.add_group_lasso_grad_(grad, w, "channels", 0.5, size_weighted=True)
+    assert abs(value - expected.item()) < 1e-10
+    assert torch.allclose(grad - 1, leaf.grad, rtol=1e-10, atol=1e-12)
+    # The Regularizer's fused path equals penalty() + backward on a model.
+    torch.manual_seed(7)
+    a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    b = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    b.load_state_dict(a.state_dict())
+    reg = R.Regularizer([{"target": "type:Conv2d", "penalty": "group_lasso", "lambda": 0.1},
+                         {"target": "type:Linear", "penalty": "l1", "lambda": 0.2}])
+    pa = reg.penalty(a)
+    pa.backward()
+    pb = reg.add_gradients(b)
+    assert abs(pa.item() - pb) < 1e-5
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        if p.grad is None:
+            assert q.grad is None, name
+        else:
+            assert torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-6), name
+    with pytest.raises(RuntimeError, match=r"group_lasso_grad_: grad must have the weight's shape \[6, 5, 3, 3\]"):
+        R.add_group_lasso_grad_(torch.zeros(6, 5), w)
+    with pytest.raises(RuntimeError, match="scale must be finite and >= 0, got -1"):
+        R.add_group_lasso_grad_(torch.zeros_like(w), w, scale=-1)

@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "fancy/keypoints/eval.h"
 #include "fancy/keypoints/pose_metrics.h"
+#include "fancy/nn/autocast.h"
 #include "fancy/nn/downsample.h"
 #include "fancy/pose/data.h"
 #include "fancy/pose/synthetic.h"
@@ -74,7 +75,14 @@ pose::HourglassOptions model_options(const json& c) {
       .residuals(c.at("residuals"))
       .joints(c.at("joints"))
       .input_size(c.at("input_size"))
-      .pool(c.at("pool").get<std::string>());
+      .pool(c.at("pool").get<std::string>())
+      .bf16(c.value("precision", "fp32") == "bf16");  // models trained before the option: fp32
+}
+
+// auto: bf16 where the CPU computes it natively, fp32 elsewhere.
+std::string resolve_precision(const std::string& precision) {
+  if (precision != "auto") return precision;
+  return fancy::nn::native_bf16() ? "bf16" : "fp32";
 }
 
 json read_config(const std::string& dir) {
@@ -188,7 +196,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(pose::StackedHourglass& 
 }
 
 struct TrainArgs {
-  std::string out, coco, images, optimizer = "adam", pool = "max", schedule = "linear";
+  std::string out, coco, images, optimizer = "adam", pool = "max", schedule = "linear", precision = "auto";
   double minutes = 30, lr = 1e-3, eval_minutes = 3;
   int64_t steps = 0, stacks = 2, features = 128, order = 4, residuals = 1, input_size = 128, batch = 8;
   int64_t image_size = 160, val_count = 200, threads = 2;
@@ -208,7 +216,7 @@ int train(const TrainArgs& a) {
               {"pool", a.pool},       {"optimizer", a.optimizer},   {"lr", a.lr},
               {"batch", a.batch},     {"seed", a.seed},             {"val_seed", a.val_seed},
               {"image_size", a.image_size}, {"coco", a.coco},       {"images", a.images},
-              {"val_count", a.val_count}, {"schedule", a.schedule}};
+              {"val_count", a.val_count}, {"schedule", a.schedule}, {"precision", resolve_precision(a.precision)}};
     fancy::cli::write_atomically(fs::path(a.out) / "config.json", config.dump(1) + "\n");
   }
   torch::manual_seed(config.at("seed").get<uint64_t>());
@@ -227,7 +235,8 @@ int train(const TrainArgs& a) {
     std::cerr << "pose: resuming at step " << progress["step"] << "\n";
   }
   std::cout << "model: " << config["stacks"] << " stacks, F " << config["features"] << ", " << config["input_size"]
-            << " px, pool " << config["pool"] << ": " << pose::count_parameters(*model) << " parameters\n";
+            << " px, pool " << config["pool"] << ", " << config.value("precision", "fp32") << ": "
+            << pose::count_parameters(*model) << " parameters\n";
   int64_t step = progress["step"];
   double seconds = progress["seconds"];
   const double budget = a.minutes * 60;
@@ -437,6 +446,10 @@ int main(int argc, char** argv) {
   tr->add_option("--lr", ta.lr, "learning rate (RMSprop as pose-hg-train: 2.5e-4)")->capture_default_str();
   tr->add_option("--schedule", ta.schedule, "learning rate: constant, or linear down to 5 % over the budget")
       ->check(CLI::IsMember({"constant", "linear"}))->capture_default_str();
+  tr->add_option("--precision", ta.precision,
+                 "bf16: convolutions in bfloat16 (autocast; weights stay float32), about 2x faster on CPUs with "
+                 "AVX512-BF16/AMX; fp32; auto: bf16 where the CPU has it. Eval and predict use the model's")
+      ->check(CLI::IsMember({"auto", "bf16", "fp32"}))->capture_default_str();
   tr->add_option("--seed", ta.seed, "seed of the weights, the synthetic training people and the augmentation")->capture_default_str();
   tr->add_option("--val-seed", ta.val_seed, "seed of the synthetic validation people")->capture_default_str();
   tr->add_option("--val-count", ta.val_count, "validation people (OKS AP during training)")->capture_default_str();

@@ -117,24 +117,34 @@ void fit(nn::Sequential& net, const reg::Regularizer* regularizer, const fancy::
   std::cerr << "\n";
 }
 
+// How each run trains: with the penalty, then (pruned) without it.
+struct Schedule {
+  int epochs = 4, finetune_epochs = 3;
+  int64_t batch = 128, limit = 0;
+  double lr = 0.03, finetune_lr = 0.01;
+  uint64_t seed = 1;
+};
+
 Run train_one(const std::string& penalty, double lambda, const fancy::data::ImageSet& train,
-              const fancy::data::ImageSet& test, int64_t width, int epochs, int finetune_epochs, int64_t batch,
-              double lr, uint64_t seed, int64_t limit, const torch::Tensor& bench_x, int reps) {
+              const fancy::data::ImageSet& test, int64_t width, const Schedule& sc, const torch::Tensor& bench_x,
+              int reps) {
+  const uint64_t seed = sc.seed;
   torch::manual_seed(seed);
   auto net = make_net(width);
   const reg::Regularizer regularizer({{"type:Conv2d", penalty, "filters", lambda}});
   char label[64];
   std::snprintf(label, sizeof label, "%s λ=%g", penalty.c_str(), lambda);
   const auto start = Clock::now();
-  fit(net, &regularizer, train, epochs, batch, lr, seed, limit, label);
+  fit(net, &regularizer, train, sc.epochs, sc.batch, sc.lr, seed, sc.limit, label);
   Run r;
   r.penalty = penalty;
   r.lambda = lambda;
   r.accuracy = accuracy(net, test);
   auto pruned = reg::prune(net, {1, 28, 28});
   r.pruned_accuracy = accuracy(pruned.net, test);
-  if (finetune_epochs > 0) {
-    fit(pruned.net, nullptr, train, finetune_epochs, batch, lr / 3, seed + 1, limit, std::string(label) + " fine-tune");
+  if (sc.finetune_epochs > 0) {
+    fit(pruned.net, nullptr, train, sc.finetune_epochs, sc.batch, sc.finetune_lr, seed + 1, sc.limit,
+        std::string(label) + " fine-tune");
     r.finetuned_accuracy = accuracy(pruned.net, test);
   }
   r.train_s = seconds_since(start);
@@ -192,10 +202,10 @@ int main(int argc, char** argv) {
                "inference time are reported. A last run uses the chapter's sum-of-squares group term."};
   std::string data = "/usr/share/datasets/fashion-mnist", out = "runs/prune";
   std::vector<double> lambdas{0, 4e-3, 6e-3};
-  double chapter_lambda = 1e-2, lr = 0.03;
-  int epochs = 4, finetune_epochs = 3, threads = 2, reps = 20;
-  int64_t width = 24, batch = 128, limit = 0, bench_batch = 256;
-  uint64_t seed = 1;
+  double chapter_lambda = 1e-2;
+  Schedule sc;
+  int threads = 2, reps = 20;
+  int64_t width = 24, bench_batch = 256;
   app.add_option("--data", data, "folder with Fashion-MNIST's IDX files (Debian: dataset-fashion-mnist)")
       ->capture_default_str();
   app.add_option("--out", out, "folder for results.json, results.md and pruning.png")->capture_default_str();
@@ -204,13 +214,15 @@ int main(int argc, char** argv) {
                  "λ of the run with the chapter's sum-of-squares group term (negative: skip it)")
       ->capture_default_str();
   app.add_option("--width", width, "filters of the first conv layer (then 2× and 4×)")->capture_default_str();
-  app.add_option("--epochs", epochs, "training epochs per run")->capture_default_str();
-  app.add_option("--finetune-epochs", finetune_epochs, "epochs of training after pruning, without the penalty")
+  app.add_option("--epochs", sc.epochs, "training epochs per run (with the penalty)")->capture_default_str();
+  app.add_option("--finetune-epochs", sc.finetune_epochs, "epochs of training after pruning, without the penalty")
       ->capture_default_str();
-  app.add_option("--batch-size", batch, "training batch size")->capture_default_str();
-  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9, cosine decay)")->capture_default_str();
-  app.add_option("--limit", limit, "use only the first N training images (0 = all)")->capture_default_str();
-  app.add_option("--seed", seed, "seed of the weights and the batch order")->capture_default_str();
+  app.add_option("--batch-size", sc.batch, "training batch size")->capture_default_str();
+  app.add_option("--lr", sc.lr, "SGD learning rate (momentum 0.9, cosine decay)")->capture_default_str();
+  app.add_option("--finetune-lr", sc.finetune_lr, "learning rate of the fine-tuning (cosine decay from it again)")
+      ->capture_default_str();
+  app.add_option("--limit", sc.limit, "use only the first N training images (0 = all)")->capture_default_str();
+  app.add_option("--seed", sc.seed, "seed of the weights and the batch order")->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads (training and timing)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -229,14 +241,14 @@ int main(int argc, char** argv) {
     const auto bench_x = test.images.slice(0, 0, bench_batch);
     std::vector<Run> runs;
     for (double l : lambdas)
-      runs.push_back(train_one("group_lasso", l, train, test, width, epochs, finetune_epochs, batch, lr, seed, limit,
-                                bench_x, reps));
+      runs.push_back(train_one("group_lasso", l, train, test, width, sc, bench_x, reps));
     if (chapter_lambda >= 0)
-      runs.push_back(train_one("group_sum_of_squares", chapter_lambda, train, test, width, epochs, finetune_epochs,
-                               batch, lr, seed, limit, bench_x, reps));
+      runs.push_back(train_one("group_sum_of_squares", chapter_lambda, train, test, width, sc, bench_x, reps));
     const std::string table = markdown(runs, threads, bench_batch);
     std::cout << table;
-    nlohmann::json j = {{"threads", threads}, {"epochs", epochs}, {"width", width}, {"bench_batch", bench_batch},
+    nlohmann::json j = {{"threads", threads},         {"epochs", sc.epochs},
+                        {"finetune_epochs", sc.finetune_epochs}, {"finetune_lr", sc.finetune_lr},
+                        {"width", width},             {"bench_batch", bench_batch},
                         {"runs", nlohmann::json::array()}};
     for (const auto& r : runs)
       j["runs"].push_back({{"penalty", r.penalty},     {"lambda", r.lambda},

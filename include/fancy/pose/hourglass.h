@@ -10,6 +10,10 @@
 // joint; between stacks x ← x + 1×1(features) + 1×1(heatmaps). Every stack's heatmaps
 // are returned (intermediate supervision).
 //
+// Weights and activations are channels-last (NHWC), oneDNN's own layout, so no reorder
+// runs around each convolution; bf16 = true runs the convolutions in bfloat16 (figures in
+// docs/benchmarks.md).
+//
 //   fancy::pose::StackedHourglass net(fancy::pose::HourglassOptions().stacks(2).features(128));
 //   std::vector<torch::Tensor> heatmaps = net->forward(images);  // one (N, J, H/4, W/4) per stack
 #include <torch/torch.h>
@@ -29,6 +33,9 @@ struct HourglassOptions {
   // Every 2×2 down-sampling (stem and hourglasses): a name of
   // fancy::nn::make_downsample_pool (max, min, avg, l2, soft, stochastic, mixed).
   TORCH_ARG(std::string, pool) = "max";
+  // Convolutions in bfloat16 (autocast; weights, batch-norm statistics, pools and the
+  // returned heatmaps stay float32). Worth it where fancy::nn::native_bf16() holds.
+  TORCH_ARG(bool, bf16) = false;
 };
 
 // Pre-activation bottleneck: BN-ReLU-1×1(in→out/2), BN-ReLU-3×3, BN-ReLU-1×1(→out);

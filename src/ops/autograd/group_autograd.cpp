@@ -132,6 +132,22 @@ Tensor& group_scale_(Tensor& w, const Tensor& s, c10::string_view groups, bool r
   return w;
 }
 
+// Writes a gradient, outside any graph: the weight may require grad, grad may not.
+double group_lasso_grad_(Tensor& grad, const Tensor& w, c10::string_view groups, double scale, bool size_weighted,
+                         bool ragged) {
+  TORCH_CHECK(!at::GradMode::is_enabled() || !grad.requires_grad(), "fancy::group_lasso_grad_: grad must not ",
+              "require grad (pass the weight's .grad, or run under no_grad)");
+  double penalty;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = op_handle<double(Tensor&, const Tensor&, c10::string_view, double, bool, bool)>(
+        "group_lasso_grad_");
+    penalty = op.call(grad, w.detach(), groups, scale, size_weighted, ragged);
+  }
+  grad.unsafeGetTensorImpl()->bump_version();
+  return penalty;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
@@ -139,6 +155,7 @@ TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
   m.impl("group_sum", TORCH_FN(group_sum));
   m.impl("group_scale", TORCH_FN(group_scale));
   m.impl("group_scale_", TORCH_FN(group_scale_));
+  m.impl("group_lasso_grad_", TORCH_FN(group_lasso_grad_));
 }
 
 }  // namespace ops

@@ -1,72 +1,24 @@
-// CPU kernels of the group ops (schemas in src/ops/group.cpp): per-group reductions
-// (sum, L1, L2, max-abs norms) and per-group scaling, in one pass over the weight.
-//
-// The weight is read as its tile grid (ops/group_spec.h) with neighbouring dims merged
-// where they are both whole-tile or both tile-1, so a conv weight's filters, channels
-// and kernels become 2 or 3 flat dims and the inner loops run over contiguous memory.
-// Work is split so that each group is summed in memory order by one thread: the result
-// is the same for any thread count.
-#include "ops/group_spec.h"
+// CPU loops of the group ops, compiled once per instruction set (FANCY_CPU_NS); the
+// argument checks and the registration are in group_dispatch.cpp.
+#include "ops/cpu/group_kernels.h"
 
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
-#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
-#include <string>
 #include <vector>
+
+#ifndef FANCY_CPU_NS
+#error "FANCY_CPU_NS must name the instruction-set namespace"
+#endif
 
 namespace fancy {
 namespace ops {
+namespace FANCY_CPU_NS {
 namespace {
 
-using at::Tensor;
-
-// The weight as merged dims: size, tile, element stride and grid stride per dim.
-struct Layout {
-  std::vector<int64_t> size, block, stride, gstride;
-  int64_t groups = 1;
-};
-
-Layout merge_dims(c10::IntArrayRef shape, c10::IntArrayRef block) {
-  std::vector<int64_t> s, b;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    const bool whole = block[d] >= shape[d], single = block[d] == 1;
-    if (!s.empty()) {
-      const bool prev_whole = b.back() >= s.back(), prev_single = b.back() == 1;
-      if ((whole && prev_whole) || (single && prev_single)) {
-        s.back() *= shape[d];
-        b.back() = whole ? s.back() : 1;
-        continue;
-      }
-    }
-    s.push_back(shape[d]);
-    b.push_back(std::min(block[d], shape[d]));
-  }
-  if (s.empty()) {
-    s.push_back(1);
-    b.push_back(1);
-  }
-  Layout L;
-  const size_t n = s.size();
-  L.size = s;
-  L.block = b;
-  L.stride.assign(n, 1);
-  L.gstride.assign(n, 1);
-  for (size_t d = n - 1; d > 0; --d) {
-    L.stride[d - 1] = L.stride[d] * s[d];
-    L.gstride[d - 1] = L.gstride[d] * ((s[d] + b[d] - 1) / b[d]);
-  }
-  L.groups = L.gstride[0] * ((s[0] + b[0] - 1) / b[0]);
-  return L;
-}
-
-enum class Mode { Sum, SumSq, SumAbs, MaxAbs };
+using Mode = GroupReduce;
+using Layout = GroupLayout;
 
 template <Mode M, typename T>
 inline T term(T d) {
@@ -176,117 +128,62 @@ void reduce_groups(const T* x, double* out, const Layout& L) {
     for (int64_t g = 0; g < L.groups; ++g) out[g] = combine<M>(out[g], partial[static_cast<size_t>(c * L.groups + g)]);
 }
 
-// y[i] = x[i] · scale[group(i)] over the slab of dims d.. (y may be x).
-template <typename T>
+// y[i] = x[i] · scale[group(i)] (y may be x), or y[i] += … when Add, over the slab of
+// dims d...
+template <bool Add, typename T>
+inline void put(T& y, T v) {
+  if constexpr (Add) y += v; else y = v;
+}
+
+template <bool Add, typename T>
 void scale_slab(const T* x, T* y, const T* s, const Layout& L, size_t d) {
   const int64_t S = L.size[d], B = L.block[d];
   if (d + 1 == L.size.size()) {
     if (B == 1) {
-      for (int64_t i = 0; i < S; ++i) y[i] = x[i] * s[i];
+      for (int64_t i = 0; i < S; ++i) put<Add>(y[i], x[i] * s[i]);
       return;
     }
     for (int64_t i = 0; i < S; i += B) {
       const T f = s[i / B];
       const int64_t e = std::min(S, i + B);
-      for (int64_t j = i; j < e; ++j) y[j] = x[j] * f;
+      for (int64_t j = i; j < e; ++j) put<Add>(y[j], x[j] * f);
     }
     return;
   }
   for (int64_t i = 0; i < S; ++i)
-    scale_slab(x + i * L.stride[d], y + i * L.stride[d], s + (i / B) * L.gstride[d], L, d + 1);
+    scale_slab<Add>(x + i * L.stride[d], y + i * L.stride[d], s + (i / B) * L.gstride[d], L, d + 1);
 }
 
-template <typename T>
+template <bool Add, typename T>
 void scale_groups(const T* x, T* y, const T* s, const Layout& L) {
   if (L.size.size() == 1) {
     at::parallel_for(0, L.size[0], kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) y[i] = x[i] * s[i / L.block[0]];
+      for (int64_t i = i0; i < i1; ++i) put<Add>(y[i], x[i] * s[i / L.block[0]]);
     });
     return;
   }
   at::parallel_for(0, L.size[0], std::max<int64_t>(1, kGrain / L.stride[0]), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      scale_slab(x + r * L.stride[0], y + r * L.stride[0], s + (r / L.block[0]) * L.gstride[0], L, 1);
+      scale_slab<Add>(x + r * L.stride[0], y + r * L.stride[0], s + (r / L.block[0]) * L.gstride[0], L, 1);
   });
 }
 
-void check_weight(const char* op, const Tensor& x) {
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "fancy::", op,
-              ": self must be float32 or float64, got ", x.scalar_type());
-}
-
-Tensor reduce(const char* op, const Tensor& self, const std::string& groups, bool ragged, Mode mode) {
-  check_weight(op, self);
-  const auto block = group_block(op, self.sizes(), groups, ragged);
-  const auto grid = group_grid(self.sizes(), block);
-  if (self.numel() == 0) return at::zeros(grid, self.options());
-  const Tensor x = self.contiguous();
-  const Layout L = merge_dims(x.sizes(), block);
-  Tensor acc = at::empty({L.groups}, x.options().dtype(at::kDouble));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "group_reduce", [&] {
-    const scalar_t* px = x.data_ptr<scalar_t>();
-    double* po = acc.data_ptr<double>();
-    switch (mode) {
-      case Mode::Sum: return reduce_groups<Mode::Sum>(px, po, L);
-      case Mode::SumSq: return reduce_groups<Mode::SumSq>(px, po, L);
-      case Mode::SumAbs: return reduce_groups<Mode::SumAbs>(px, po, L);
-      case Mode::MaxAbs: return reduce_groups<Mode::MaxAbs>(px, po, L);
-    }
-  });
-  if (mode == Mode::SumSq) acc.sqrt_();
-  return acc.to(x.scalar_type()).view(grid);
-}
-
-Tensor group_norms(const Tensor& self, c10::string_view groups, double p, bool ragged) {
-  const char* op = "group_norms";
-  TORCH_CHECK(p == 1 || p == 2 || (std::isinf(p) && p > 0), "fancy::", op, ": p must be 1, 2 or inf, got ", p);
-  return reduce(op, self, std::string(groups), ragged, p == 1 ? Mode::SumAbs : p == 2 ? Mode::SumSq : Mode::MaxAbs);
-}
-
-Tensor group_sum(const Tensor& self, c10::string_view groups, bool ragged) {
-  return reduce("group_sum", self, std::string(groups), ragged, Mode::Sum);
-}
-
-// Checks scale against the grid and scales self into out (which may be self).
-void scale_into(const char* op, const Tensor& self, const Tensor& scale, const std::string& groups, bool ragged,
-                Tensor& out) {
-  check_weight(op, self);
-  const auto block = group_block(op, self.sizes(), groups, ragged);
-  const auto grid = group_grid(self.sizes(), block);
-  TORCH_CHECK(scale.sizes() == c10::IntArrayRef(grid), "fancy::", op, ": scale must have the shape of the grid of '",
-              groups, "' groups ", c10::IntArrayRef(grid), " for a weight of shape ", self.sizes(), ", got ",
-              scale.sizes());
-  if (self.numel() == 0) return;
-  const Tensor s = scale.to(self.scalar_type()).contiguous();
-  const Layout L = merge_dims(self.sizes(), block);
-  AT_DISPATCH_FLOATING_TYPES(self.scalar_type(), "group_scale", [&] {
-    if (self.numel() == 0) return;
-    scale_groups(self.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), s.data_ptr<scalar_t>(), L);
-  });
-}
-
-Tensor group_scale(const Tensor& self, const Tensor& scale, c10::string_view groups, bool ragged) {
-  const Tensor x = self.contiguous();
-  Tensor out = at::empty_like(x);
-  scale_into("group_scale", x, scale, std::string(groups), ragged, out);
-  return out;
-}
-
-Tensor& group_scale_(Tensor& self, const Tensor& scale, c10::string_view groups, bool ragged) {
-  TORCH_CHECK(self.is_contiguous(), "fancy::group_scale_: self must be contiguous (got strides ", self.strides(),
-              "); use group_scale for other layouts");
-  scale_into("group_scale_", self, scale, std::string(groups), ragged, self);
-  return self;
+template <typename T>
+void reduce_any(const T* x, double* out, const Layout& L, Mode mode) {
+  switch (mode) {
+    case Mode::Sum: return reduce_groups<Mode::Sum>(x, out, L);
+    case Mode::SumSq: return reduce_groups<Mode::SumSq>(x, out, L);
+    case Mode::SumAbs: return reduce_groups<Mode::SumAbs>(x, out, L);
+    case Mode::MaxAbs: return reduce_groups<Mode::MaxAbs>(x, out, L);
+  }
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fancy, CPU, m) {
-  m.impl("group_norms", TORCH_FN(group_norms));
-  m.impl("group_sum", TORCH_FN(group_sum));
-  m.impl("group_scale", TORCH_FN(group_scale));
-  m.impl("group_scale_", TORCH_FN(group_scale_));
-}
+extern const GroupKernels group_kernels{reduce_any<float>,         reduce_any<double>,
+                                        scale_groups<false, float>, scale_groups<false, double>,
+                                        scale_groups<true, float>,  scale_groups<true, double>};
 
+}  // namespace FANCY_CPU_NS
 }  // namespace ops
 }  // namespace fancy
