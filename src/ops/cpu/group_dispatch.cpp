@@ -68,6 +68,15 @@ namespace {
 using at::Tensor;
 using Mode = GroupReduce;
 
+// The kernel for x's dtype (float32 or float64, checked by the callers).
+void reduce_into(const Tensor& x, double* out, const GroupLayout& L, Mode mode) {
+  const auto& k = cpu_group_kernels();
+  if (x.scalar_type() == at::kFloat)
+    k.reduce_float(x.data_ptr<float>(), out, L, mode);
+  else
+    k.reduce_double(x.data_ptr<double>(), out, L, mode);
+}
+
 void check_weight(const char* op, const Tensor& x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "fancy::", op,
               ": self must be float32 or float64, got ", x.scalar_type());
@@ -81,11 +90,7 @@ Tensor reduce(const char* op, const Tensor& self, const std::string& groups, boo
   const Tensor x = self.contiguous();
   const GroupLayout L = merge_group_dims(x.sizes(), block);
   Tensor acc = at::empty({L.groups}, x.options().dtype(at::kDouble));
-  const auto& k = cpu_group_kernels();
-  if (x.scalar_type() == at::kFloat)
-    k.reduce_float(x.data_ptr<float>(), acc.data_ptr<double>(), L, mode);
-  else
-    k.reduce_double(x.data_ptr<double>(), acc.data_ptr<double>(), L, mode);
+  reduce_into(x, acc.data_ptr<double>(), L, mode);
   if (mode == Mode::SumSq) acc.sqrt_();
   return acc.to(x.scalar_type()).view(grid);
 }
@@ -151,21 +156,16 @@ double group_lasso_grad_(Tensor& grad, const Tensor& self, c10::string_view grou
   Tensor g = grad.is_contiguous() ? grad : grad.contiguous();
   const GroupLayout L = merge_group_dims(x.sizes(), block);
   std::vector<double> norms(static_cast<size_t>(L.groups));
-  const auto& k = cpu_group_kernels();
-  if (x.scalar_type() == at::kFloat)
-    k.reduce_float(x.data_ptr<float>(), norms.data(), L, Mode::SumSq);
-  else
-    k.reduce_double(x.data_ptr<double>(), norms.data(), L, Mode::SumSq);
-  // c_g: every tile has Π block elements, except ragged edge tiles (counted then).
+  reduce_into(x, norms.data(), L, Mode::SumSq);
+  // c_g = √|g|: every tile has Π block elements; only ragged edge tiles need counting.
   std::vector<double> c(norms.size(), 1.0);
-  if (size_weighted) {
-    std::vector<double> sizes(norms.size());
-    const Tensor ones = at::ones({1}, x.options()).expand(x.sizes()).contiguous();
-    if (x.scalar_type() == at::kFloat)
-      k.reduce_float(ones.data_ptr<float>(), sizes.data(), L, Mode::Sum);
-    else
-      k.reduce_double(ones.data_ptr<double>(), sizes.data(), L, Mode::Sum);
-    for (size_t i = 0; i < c.size(); ++i) c[i] = std::sqrt(sizes[i]);
+  if (size_weighted && !ragged) {
+    int64_t size = 1;
+    for (const int64_t b : L.block) size *= b;
+    std::fill(c.begin(), c.end(), std::sqrt(static_cast<double>(size)));
+  } else if (size_weighted) {
+    reduce_into(at::ones({1}, x.options()).expand(x.sizes()).contiguous(), c.data(), L, Mode::Sum);
+    for (double& v : c) v = std::sqrt(v);
   }
   double penalty = 0;
   Tensor factor = at::empty({L.groups}, x.options());
@@ -177,6 +177,7 @@ double group_lasso_grad_(Tensor& grad, const Tensor& self, c10::string_view grou
       f[i] = static_cast<scalar_t>(n > 0 ? scale * c[i] / n : 0.0);  // a zero group: the least-norm subgradient
     }
   });
+  const auto& k = cpu_group_kernels();
   if (x.scalar_type() == at::kFloat)
     k.add_scaled_float(x.data_ptr<float>(), g.data_ptr<float>(), factor.data_ptr<float>(), L);
   else
