@@ -6,7 +6,8 @@
 // without fancy's group ops) for scale.
 // Prints a markdown table with the ratio to the baseline.
 //
-// usage: bench_regularize [--quick]
+// usage: bench_regularize [--quick] [--only TEXT]   (--only: just the rows whose name
+// contains TEXT, besides the baseline)
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@ using torch::Tensor;
 namespace {
 
 int reps = 9;
+std::string only;  // --only: rows whose name contains this
 
 double median_ms(const std::function<void()>& f) {
   f();
@@ -63,7 +65,16 @@ std::vector<Tensor> resnet50_weights() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--quick") == 0) reps = 3;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      reps = 3;
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: bench_regularize [--quick] [--only TEXT]\n");
+      return 2;
+    }
+  }
   auto weights = resnet50_weights();
   int64_t params = 0;
   for (const auto& w : weights) params += w.numel();
@@ -78,56 +89,58 @@ int main(int argc, char** argv) {
       torch::NoGradGuard g;
       for (const auto& w : weights) w.abs().sum();
     });
-    auto row = [&](const char* name, double ms) {
-      std::printf("| %d | %s | %.2f | %.2f |\n", threads, name, ms, ms / base);
+    auto row = [&](const std::string& name, const std::function<void()>& f) {
+      if (!only.empty() && name.find(only) == std::string::npos) return;
+      const double ms = median_ms(f);
+      std::printf("| %d | %s | %.2f | %.2f |\n", threads, name.c_str(), ms, ms / base);
     };
-    row("baseline: Σ w.abs().sum()", base);
+    std::printf("| %d | baseline: Σ w.abs().sum() | %.2f | 1.00 |\n", threads, base);
     for (const char* groups : {"filters", "channels", "kernels"}) {
       const std::string name = std::string("group lasso (") + groups + "): penalty + backward";
-      row(name.c_str(), median_ms([&] {
+      row(name, [&] {
             zero_grads();
             Tensor total = torch::zeros({});
             for (const auto& w : weights)
               if (w.dim() >= 3 || std::strcmp(groups, "kernels") != 0)  // kernels: conv weights only
                 total = total + reg::group_lasso(w, groups);
             total.backward();
-          }));
+          });
     }
     // The fused gradient: what a training loop does after loss.backward(), when every
     // weight already has its .grad (here zeros, allocated once).
     for (auto& w : weights) w.mutable_grad() = torch::zeros_like(w);
     for (const char* groups : {"filters", "channels", "kernels"}) {
       const std::string name = std::string("group lasso (") + groups + "): fused penalty + gradient into .grad";
-      row(name.c_str(), median_ms([&] {
+      row(name, [&] {
             double total = 0;
             for (auto& w : weights)
               if (w.dim() >= 3 || std::strcmp(groups, "kernels") != 0)
                 total += reg::add_group_lasso_grad_(w.mutable_grad(), w, groups, 1e-6);
             (void)total;
-          }));
+          });
     }
-    row("group lasso (filters): proximal step", median_ms([&] {
+    row("group lasso (filters): proximal step", [&] {
           for (auto& w : weights) {
             Tensor v = w.detach();
             reg::prox_group_lasso_(v, "filters", 1e-6);
           }
-        }));
-    row("L1: penalty + backward", median_ms([&] {
+        });
+    row("L1: penalty + backward", [&] {
           zero_grads();
           Tensor total = torch::zeros({});
           for (const auto& w : weights) total = total + reg::l1(w);
           total.backward();
-        }));
+        });
     // What a user writes without group ops: one norm per filter through the dispatcher.
     const int saved = reps;
     reps = 1;
-    if (threads == 1) row("per-filter loop of w[f].norm() (penalty + backward)", median_ms([&] {
+    if (threads == 1) row("per-filter loop of w[f].norm() (penalty + backward)", [&] {
           zero_grads();
           Tensor total = torch::zeros({});
           for (const auto& w : weights)
             for (int64_t f = 0; f < w.size(0); ++f) total = total + w[f].norm();
           total.backward();
-        }));
+        });
     reps = saved;
   }
   return 0;

@@ -184,6 +184,48 @@ TEST(Penalties, FusedGroupLassoGradientEqualsAutograd) {
   }
 }
 
+// Every loop of the fused gradient: groups of 1 (1×1 kernels), fixed-size runs (2×2, 3×3
+// and 5×5 kernels), other runs (rows), ragged 1-D tiles with size weights, groups
+// spanning dim 0 (columns, channels: the row-buffer loops), several chunks of groups,
+// zero groups and zero elements — against autograd in float64, and the same float32
+// result with 1 and 2 threads.
+TEST(Penalties, FusedGroupLassoGradientCoversEveryLoop) {
+  struct Case {
+    std::vector<int64_t> shape;
+    std::string groups;
+    bool size_weighted, ragged;
+  };
+  const std::vector<Case> cases = {
+      {{300, 200, 1, 1}, "kernels", false, false}, {{8, 3, 2, 2}, "kernels", true, false},
+      {{7, 5, 3, 3}, "kernels", true, false},      {{7, 3, 5, 5}, "kernels", false, false},
+      {{40, 30}, "rows", true, false},             {{40, 30}, "columns", true, false},
+      {{10}, "block:4", true, true},               {{9, 7}, "block:4x3", true, true},
+      {{64, 130, 3, 3}, "channels", true, false},  {{1200, 40, 3, 3}, "filters", false, false}};
+  for (const Case& c : cases) {
+    torch::manual_seed(6);
+    Tensor w = torch::randn(c.shape, torch::kDouble);
+    w.view(-1).slice(0, 0, 5).zero_();  // a zero element / a zero group of one
+    if (w.dim() > 1) w[1].zero_();
+    Tensor leaf = w.clone().requires_grad_();
+    const Tensor expected = 0.37 * reg::group_lasso(leaf, c.groups, c.size_weighted, c.ragged);
+    expected.backward();
+    Tensor grad = torch::zeros_like(w);
+    const double value = reg::add_group_lasso_grad_(grad, w, c.groups, 0.37, c.size_weighted, c.ragged);
+    EXPECT_NEAR(value, expected.item<double>(), 1e-9 * std::abs(value)) << c.groups;
+    EXPECT_TRUE(torch::allclose(grad, leaf.grad(), 1e-10, 1e-12)) << c.groups;
+    const Tensor w32 = w.to(torch::kFloat);
+    Tensor g1 = torch::zeros_like(w32), g2 = torch::zeros_like(w32);
+    at::set_num_threads(1);
+    const double v1 = reg::add_group_lasso_grad_(g1, w32, c.groups, 0.37, c.size_weighted, c.ragged);
+    at::set_num_threads(2);
+    const double v2 = reg::add_group_lasso_grad_(g2, w32, c.groups, 0.37, c.size_weighted, c.ragged);
+    at::set_num_threads(1);
+    EXPECT_EQ(v1, v2) << c.groups;
+    EXPECT_TRUE(torch::equal(g1, g2)) << c.groups;
+    EXPECT_TRUE(torch::allclose(g1.to(torch::kDouble), leaf.grad(), 1e-4, 1e-6)) << c.groups;
+  }
+}
+
 TEST(Prox, GroupSoftThresholdingZeroesSmallGroupsAndKeepsDirections) {
   torch::manual_seed(3);
   Tensor w = torch::randn({10, 4, 3, 3}, torch::kDouble);

@@ -8,7 +8,6 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/ones.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
@@ -138,9 +137,32 @@ Tensor& group_scale_(Tensor& self, const Tensor& scale, c10::string_view groups,
   return self;
 }
 
-// grad += scale · ∂/∂w Σ_g c_g ‖w_g‖₂ (c_g = √|g| or 1) in two passes over w (the
-// norms, then the update of grad), nothing allocated the size of w; returns
-// scale · Σ_g c_g ‖w_g‖₂.
+// The number of elements of each group, in group order: the product of each dim's tile
+// extent (smaller only in ragged edge tiles).
+std::vector<double> group_sizes(const GroupLayout& L) {
+  std::vector<double> sizes{1.0};
+  for (size_t d = 0; d < L.size.size(); ++d) {
+    std::vector<double> next;
+    next.reserve(sizes.size() * static_cast<size_t>((L.size[d] + L.block[d] - 1) / L.block[d]));
+    for (const double s : sizes)
+      for (int64_t start = 0; start < L.size[d]; start += L.block[d])
+        next.push_back(s * static_cast<double>(std::min(L.block[d], L.size[d] - start)));
+    sizes.swap(next);
+  }
+  return sizes;
+}
+
+// The length of the runs when every group is a run of consecutive elements (one flat
+// dim of tiles, or whole rows of a 2-D layout), else 0.
+int64_t contiguous_run(const GroupLayout& L) {
+  if (L.size.size() == 1) return L.block[0];
+  if (L.size.size() == 2 && L.block[0] == 1 && L.block[1] == L.size[1]) return L.size[1];
+  return 0;
+}
+
+// grad += scale · ∂/∂w Σ_g c_g ‖w_g‖₂ (c_g = √|g| or 1), nothing allocated the size of
+// w: one pass when the groups are runs of consecutive elements (filters, kernels, rows),
+// else two (the norms, then the update of grad). Returns scale · Σ_g c_g ‖w_g‖₂.
 double group_lasso_grad_(Tensor& grad, const Tensor& self, c10::string_view groups_view, double scale,
                          bool size_weighted, bool ragged) {
   const char* op = "group_lasso_grad_";
@@ -155,33 +177,31 @@ double group_lasso_grad_(Tensor& grad, const Tensor& self, c10::string_view grou
   const Tensor x = self.contiguous();
   Tensor g = grad.is_contiguous() ? grad : grad.contiguous();
   const GroupLayout L = merge_group_dims(x.sizes(), block);
-  std::vector<double> norms(static_cast<size_t>(L.groups));
-  reduce_into(x, norms.data(), L, Mode::SumSq);
-  // c_g = √|g|: every tile has Π block elements; only ragged edge tiles need counting.
-  std::vector<double> c(norms.size(), 1.0);
-  if (size_weighted && !ragged) {
-    int64_t size = 1;
-    for (const int64_t b : L.block) size *= b;
-    std::fill(c.begin(), c.end(), std::sqrt(static_cast<double>(size)));
-  } else if (size_weighted) {
-    reduce_into(at::ones({1}, x.options()).expand(x.sizes()).contiguous(), c.data(), L, Mode::Sum);
-    for (double& v : c) v = std::sqrt(v);
-  }
-  double penalty = 0;
-  Tensor factor = at::empty({L.groups}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "group_lasso_grad_", [&] {
-    scalar_t* f = factor.data_ptr<scalar_t>();
-    for (size_t i = 0; i < norms.size(); ++i) {
-      const double n = std::sqrt(norms[i]);
-      penalty += c[i] * n;
-      f[i] = static_cast<scalar_t>(n > 0 ? scale * c[i] / n : 0.0);  // a zero group: the least-norm subgradient
-    }
-  });
   const auto& k = cpu_group_kernels();
-  if (x.scalar_type() == at::kFloat)
-    k.add_scaled_float(x.data_ptr<float>(), g.data_ptr<float>(), factor.data_ptr<float>(), L);
-  else
-    k.add_scaled_double(x.data_ptr<double>(), g.data_ptr<double>(), factor.data_ptr<double>(), L);
+  double penalty = 0;
+  if (const int64_t run = contiguous_run(L)) {
+    penalty = x.scalar_type() == at::kFloat
+                  ? k.lasso_runs_float(x.data_ptr<float>(), g.data_ptr<float>(), x.numel(), run, scale, size_weighted)
+                  : k.lasso_runs_double(x.data_ptr<double>(), g.data_ptr<double>(), x.numel(), run, scale,
+                                        size_weighted);
+  } else {
+    std::vector<double> norms(static_cast<size_t>(L.groups));
+    reduce_into(x, norms.data(), L, Mode::SumSq);
+    const std::vector<double> sizes = size_weighted ? group_sizes(L) : std::vector<double>();
+    Tensor factor = at::empty({L.groups}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "group_lasso_grad_", [&] {
+      scalar_t* f = factor.data_ptr<scalar_t>();
+      for (size_t i = 0; i < norms.size(); ++i) {
+        const double n = std::sqrt(norms[i]), c = size_weighted ? std::sqrt(sizes[i]) : 1.0;
+        penalty += c * n;
+        f[i] = static_cast<scalar_t>(n == 0 ? 0.0 : scale * c / n);  // a zero group: the least-norm subgradient
+      }
+    });
+    if (x.scalar_type() == at::kFloat)
+      k.add_scaled_float(x.data_ptr<float>(), g.data_ptr<float>(), factor.data_ptr<float>(), L);
+    else
+      k.add_scaled_double(x.data_ptr<double>(), g.data_ptr<double>(), factor.data_ptr<double>(), L);
+  }
   if (!g.is_same(grad)) grad.copy_(g);
   return scale * penalty;
 }

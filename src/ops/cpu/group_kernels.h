@@ -35,6 +35,14 @@ struct GroupKernels {
   // y[i] += x[i] · s[group(i)].
   void (*add_scaled_float)(const float* x, float* y, const float* s, const GroupLayout& L);
   void (*add_scaled_double)(const double* x, double* y, const double* s, const GroupLayout& L);
+  // Group lasso's gradient when every group is a run of `run` consecutive elements of
+  // the n-element weight (filters, kernels, rows; the last run may be shorter), in one
+  // pass: grad[i] += x[i] · scale · c_g / ‖x_g‖₂ (c_g = √|g| when size_weighted, else 1;
+  // nothing for a zero group). Returns Σ_g c_g ‖x_g‖₂, summed in an order that does not
+  // depend on the thread count.
+  double (*lasso_runs_float)(const float* x, float* grad, int64_t n, int64_t run, double scale, bool size_weighted);
+  double (*lasso_runs_double)(const double* x, double* grad, int64_t n, int64_t run, double scale,
+                              bool size_weighted);
 };
 
 namespace cpu_default { extern const GroupKernels group_kernels; }
