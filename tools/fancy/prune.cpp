@@ -82,11 +82,13 @@ struct Run {
   std::string report;
 };
 
-// SGD with momentum and a cosine learning rate; with a regularizer, its penalty joins the
-// loss and its proximal step follows each update (the step shrinks with the rate, so
-// groups settle).
-void fit(nn::Sequential& net, const reg::Regularizer* regularizer, const fancy::data::ImageSet& train, int epochs,
-         int64_t batch, double lr, uint64_t seed, int64_t limit, const std::string& label) {
+// SGD with momentum and a cosine learning rate. Group lasso is applied as proximal SGD:
+// the data loss's step, then its proximal step w ← prox_{η·λR}(w) (exact zeros; the step
+// shrinks with the rate, so groups settle) — not also through the loss, where its
+// gradient would act on top of the prox, amplified ~1/(1−momentum) by the velocity. A
+// smooth penalty (the chapter's sum of squares) has no proximal step and joins the loss.
+void fit(nn::Sequential& net, const reg::Regularizer* regularizer, bool proximal, const fancy::data::ImageSet& train,
+         int epochs, int64_t batch, double lr, uint64_t seed, int64_t limit, const std::string& label) {
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(lr).momentum(0.9));
   const int64_t n = limit > 0 ? std::min<int64_t>(limit, train.images.size(0)) : train.images.size(0);
   auto gen = at::detail::createCPUGenerator(seed);
@@ -104,9 +106,9 @@ void fit(nn::Sequential& net, const reg::Regularizer* regularizer, const fancy::
       opt.zero_grad();
       auto loss = torch::nn::functional::cross_entropy(net->forward(train.images.index_select(0, idx)),
                                                        train.labels.index_select(0, idx));
-      (regularizer ? loss + regularizer->penalty(*net) : loss).backward();
+      (regularizer && !proximal ? loss + regularizer->penalty(*net) : loss).backward();
       opt.step();
-      if (regularizer) regularizer->prox_step(*net, lr_now);  // exact zeros (none for the sum of squares)
+      if (regularizer && proximal) regularizer->prox_step(*net, lr_now);
       loss_sum += loss.item<double>() * idx.size(0);
       seen += idx.size(0);
       if (step % 20 == 0)
@@ -135,7 +137,7 @@ Run train_one(const std::string& penalty, double lambda, const fancy::data::Imag
   char label[64];
   std::snprintf(label, sizeof label, "%s λ=%g", penalty.c_str(), lambda);
   const auto start = Clock::now();
-  fit(net, &regularizer, train, sc.epochs, sc.batch, sc.lr, seed, sc.limit, label);
+  fit(net, &regularizer, penalty == "group_lasso", train, sc.epochs, sc.batch, sc.lr, seed, sc.limit, label);
   Run r;
   r.penalty = penalty;
   r.lambda = lambda;
@@ -143,7 +145,7 @@ Run train_one(const std::string& penalty, double lambda, const fancy::data::Imag
   auto pruned = reg::prune(net, {1, 28, 28});
   r.pruned_accuracy = accuracy(pruned.net, test);
   if (sc.finetune_epochs > 0) {
-    fit(pruned.net, nullptr, train, sc.finetune_epochs, sc.batch, sc.finetune_lr, seed + 1, sc.limit,
+    fit(pruned.net, nullptr, false, train, sc.finetune_epochs, sc.batch, sc.finetune_lr, seed + 1, sc.limit,
         std::string(label) + " fine-tune");
     r.finetuned_accuracy = accuracy(pruned.net, test);
   }
