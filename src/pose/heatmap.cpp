@@ -40,10 +40,42 @@ HeatmapTargets render_heatmaps(const torch::Tensor& keypoints, int64_t height, i
   return {maps.to(keypoints.device()), weights.to(keypoints.device())};
 }
 
-torch::Tensor decode_heatmaps(const torch::Tensor& heatmaps) {
+namespace {
+
+// The Newton step −H⁻¹∇ of log(m) at the integer positions (x, y) of flat maps (M, H·W),
+// with central differences; NaN where it is undefined (within 1 px of the border, or a
+// log that is not strictly concave there).
+std::pair<torch::Tensor, torch::Tensor> newton_offsets(const torch::Tensor& log_maps, int64_t H, int64_t W,
+                                                       const torch::Tensor& x, const torch::Tensor& y) {
+  auto at = [&](int64_t dy, int64_t dx) {
+    return log_maps.gather(1, ((y + dy).clamp(0, H - 1) * W + (x + dx).clamp(0, W - 1)).unsqueeze(1)).squeeze(1);
+  };
+  const auto c = at(0, 0);
+  const auto gx = 0.5 * (at(0, 1) - at(0, -1)), gy = 0.5 * (at(1, 0) - at(-1, 0));
+  const auto hxx = at(0, 1) - 2 * c + at(0, -1), hyy = at(1, 0) - 2 * c + at(-1, 0);
+  const auto hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1));
+  const auto det = hxx * hyy - hxy * hxy;
+  const auto ok = (x > 0) & (x < W - 1) & (y > 0) & (y < H - 1) & (hxx < 0) & (det > 0);
+  const auto nan = torch::full_like(c, std::nan(""));
+  // −H⁻¹g for H = [hxx hxy; hxy hyy].
+  const auto ox = torch::where(ok, -(hyy * gx - hxy * gy) / det, nan);
+  const auto oy = torch::where(ok, -(hxx * gy - hxy * gx) / det, nan);
+  return {ox, oy};
+}
+
+}  // namespace
+
+Decode parse_decode(const std::string& name, const char* what) {
+  if (name == "quarter") return Decode::Quarter;
+  if (name == "dark") return Decode::Dark;
+  TORCH_CHECK(false, what, ": decoding must be 'quarter' or 'dark', got '", name, "'");
+}
+
+torch::Tensor decode_heatmaps(const torch::Tensor& heatmaps, Decode method, double sigma) {
   TORCH_CHECK(heatmaps.dim() >= 3, "decode_heatmaps: heatmaps must be (…, J, H, W), got ", heatmaps.sizes());
   const int64_t H = heatmaps.size(-2), W = heatmaps.size(-1);
   TORCH_CHECK(H >= 1 && W >= 1, "decode_heatmaps: empty heatmaps ", heatmaps.sizes());
+  TORCH_CHECK(sigma > 0, "decode_heatmaps: sigma (", sigma, ") must be positive");
   const auto flat = heatmaps.reshape({-1, H * W}).to(torch::kFloat);
   const auto [peak, index] = flat.max(1);
   const auto y = torch::div(index, W, "floor"), x = index - y * W;
@@ -52,9 +84,26 @@ torch::Tensor decode_heatmaps(const torch::Tensor& heatmaps) {
     return flat.gather(1, (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)).unsqueeze(1)).squeeze(1);
   };
   const auto inside_x = (x > 0) & (x < W - 1), inside_y = (y > 0) & (y < H - 1);
-  const auto dx = torch::where(inside_x, torch::sign(at(y, x + 1) - at(y, x - 1)), torch::zeros_like(peak));
-  const auto dy = torch::where(inside_y, torch::sign(at(y + 1, x) - at(y - 1, x)), torch::zeros_like(peak));
-  auto out = torch::stack({x.to(torch::kFloat) + 0.25 * dx + 0.5, y.to(torch::kFloat) + 0.25 * dy + 0.5, peak}, 1);
+  auto dx = torch::where(inside_x, 0.25 * torch::sign(at(y, x + 1) - at(y, x - 1)), torch::zeros_like(peak));
+  auto dy = torch::where(inside_y, 0.25 * torch::sign(at(y + 1, x) - at(y - 1, x)), torch::zeros_like(peak));
+  if (method == Decode::Dark) {
+    // Smooth with the targets' Gaussian (a network's maps are not exactly Gaussian; the
+    // blur makes them closer, as in DARK), keep the peak height, then the log.
+    const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
+    const auto t = torch::arange(-r, r + 1, torch::kFloat);
+    const auto g1 = (-(t * t) / (2 * sigma * sigma)).exp();
+    const auto kernel = (g1.unsqueeze(1) * g1.unsqueeze(0) / g1.sum().square()).view({1, 1, 2 * r + 1, 2 * r + 1});
+    const auto m = flat.view({-1, 1, H, W});
+    auto blurred = torch::conv2d(m, kernel, {}, 1, r).view({-1, H * W});
+    const auto bmax = std::get<0>(blurred.max(1)).clamp_min(1e-10);
+    blurred = blurred * (peak.clamp_min(1e-10) / bmax).unsqueeze(1);
+    const auto [ox, oy] = newton_offsets(blurred.clamp_min(1e-10).log(), H, W, x, y);
+    // Keep the step where it is defined and stays within a pixel of the arg-max.
+    const auto use = ox.isfinite() & oy.isfinite() & (ox.abs() <= 1) & (oy.abs() <= 1);
+    dx = torch::where(use, ox, dx);
+    dy = torch::where(use, oy, dy);
+  }
+  auto out = torch::stack({x.to(torch::kFloat) + dx + 0.5, y.to(torch::kFloat) + dy + 0.5, peak}, 1);
   auto sizes = heatmaps.sizes().vec();
   sizes.pop_back();
   sizes.back() = 3;

@@ -103,6 +103,38 @@ TEST(Heatmaps, DecodingRecoversTheKeypointWithinAQuarterPixel) {
   }
 }
 
+// DARK's Newton step on the smoothed log map recovers a Gaussian's centre far inside a
+// quarter pixel (the 3σ cut and the zero padding of the blur near the border keep it from
+// exact); on a map with noise it stays within the quarter rule's bound; bad names fail.
+TEST(Heatmaps, DarkDecodingRecoversTheKeypointWellInsideAQuarterPixel) {
+  for (double sigma : {1.0, 2.0}) {
+    const auto k = random_keypoints(8, 17, 6.0, 58.0, 4);
+    const auto t = pose::render_heatmaps(k, 64, 64, sigma);
+    const auto d = pose::decode_heatmaps(t.heatmaps, pose::Decode::Dark, sigma).to(torch::kDouble);
+    const auto err = (d.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs();
+    EXPECT_LE(err.max().item<double>(), 0.05) << "sigma " << sigma;
+    const auto q = pose::decode_heatmaps(t.heatmaps).to(torch::kDouble);
+    EXPECT_LT(err.mean().item<double>(), 0.2 * (q.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs().mean().item<double>());
+    EXPECT_TRUE(torch::equal(d.select(2, 2), q.select(2, 2)));  // the peak value is the map's maximum
+    torch::manual_seed(7);
+    const auto noisy = t.heatmaps + 0.02 * torch::randn_like(t.heatmaps);
+    const auto dn = pose::decode_heatmaps(noisy, pose::Decode::Dark, sigma).to(torch::kDouble);
+    EXPECT_LE((dn.narrow(2, 0, 2) - k.narrow(2, 0, 2)).abs().max().item<double>(), 1.5) << "sigma " << sigma;
+  }
+  // A keypoint on the border pixel: the quarter rule's fallback, no NaN.
+  auto edge = torch::tensor({{{0.5, 10.3, 2.0}}}, torch::kDouble);
+  const auto de = pose::decode_heatmaps(pose::render_heatmaps(edge, 16, 16, 1.0).heatmaps, pose::Decode::Dark);
+  EXPECT_TRUE(de.isfinite().all().item<bool>());
+  EXPECT_NEAR(de[0][0][0].item<double>(), 0.5, 1e-6);
+  try {
+    pose::parse_decode("argmax", "pose eval: --decode");
+    ADD_FAILURE() << "no error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("pose eval: --decode: decoding must be 'quarter' or 'dark', got 'argmax'"),
+              std::string::npos);
+  }
+}
+
 TEST(Heatmaps, GaussianIsExactAndMaxCombined) {
   auto k = torch::zeros({1, 2, 1, 3}, torch::kDouble);  // two persons, one joint
   k[0][0][0] = torch::tensor({5.5, 5.5, 2.0}, torch::kDouble);

@@ -43,7 +43,14 @@ if __name__ == "__main__":
         assert all(0 <= h["val_ap"] <= 1 for h in history)
         out = run("eval", "--model", model, "--count", "12").stdout
         assert re.search(r"Average Precision  \(AP\) @\[ IoU=0.50:0.95 \| area=   all \| maxDets= 20 \] = [0-9.]+", out), out
-        assert "PCK@0.2" in out and "12 people" in out, out
+        assert "PCK@0.2" in out and "12 people" in out and "decoding dark" in out, out
+        # The quarter-pixel rule by option; the report records the decoding.
+        out = run("eval", "--model", model, "--count", "4", "--decode", "quarter").stdout
+        assert "decoding quarter" in out, out
+        report = json.load(open(os.path.join(model, "eval_synthetic_seed1002_4.json")))
+        assert report["decode"] == "quarter", report
+        bad = run("eval", "--model", model, "--count", "4", "--decode", "argmax", ok=False)
+        assert bad.returncode != 0 and "--decode" in bad.stderr and "argmax" in bad.stderr, bad.stderr
         # Eval on a COCO file works the same (here the exported synthetic people).
         out = run("eval", "--model", model, "--coco", os.path.join(data, "gt.json"), "--images",
                   os.path.join(data, "images"), "--count", "6").stdout

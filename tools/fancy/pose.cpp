@@ -143,7 +143,7 @@ struct EvalReport {
 // Crops each person by its ground-truth box, predicts (flip test), maps the decoded
 // keypoints back to the image, and scores them with the keypoint evaluator.
 EvalReport evaluate(pose::StackedHourglass& model, const Source& src, int64_t count, const pose::CropOptions& crop,
-                    bool flip, int64_t batch, const fs::path& gt_path) {
+                    bool flip, pose::Decode decode, int64_t batch, const fs::path& gt_path) {
   if (src.synthetic && !fs::exists(gt_path)) src.synthetic->write_coco(gt_path.string(), "", 0, count);
   const auto gt = kp::load_ground_truth(src.synthetic ? gt_path.string() : src.coco_annotations);
   EvalReport r;
@@ -159,7 +159,8 @@ EvalReport evaluate(pose::StackedHourglass& model, const Source& src, int64_t co
       crops.push_back(pose::crop_person(people.back().image, people.back().box, people.back().keypoints, crop));
     }
     const auto images = pose::make_batch(crops, crop).first;
-    const auto d = pose::decode_heatmaps(pose::predict_heatmaps(model, images, flip)).to(torch::kDouble);
+    const auto d =
+        pose::decode_heatmaps(pose::predict_heatmaps(model, images, flip), decode, crop.sigma()).to(torch::kDouble);
     for (size_t n = 0; n < crops.size(); ++n) {
       const auto k = pose::transform_points(d[static_cast<int64_t>(n)], pose::invert(crops[n].image_to_heatmap));
       const auto a = k.accessor<double, 2>();
@@ -249,7 +250,7 @@ int train(const TrainArgs& a) {
     const bool done = (a.steps > 0 && step >= a.steps) || (a.steps == 0 && elapsed() >= budget);
     if (done || elapsed() - last_eval >= a.eval_minutes * 60) {
       const int64_t val_count = std::min(config.at("val_count").get<int64_t>(), val_src.size());
-      const auto r = evaluate(model, val_src, val_count, crop, true, 32,
+      const auto r = evaluate(model, val_src, val_count, crop, true, pose::Decode::Dark, 32,
                               fs::path(a.out) / ("val_gt_" + std::to_string(val_count) + ".json"));
       last_eval = elapsed();
       const double loss = loss_n ? loss_sum / loss_n : 0;
@@ -307,7 +308,7 @@ pose::StackedHourglass load_model(const std::string& dir, const std::string& wei
 }
 
 int eval(const std::string& dir, const std::string& weights, const std::string& coco, const std::string& images,
-         int64_t count, uint64_t seed, bool flip, int64_t batch) {
+         int64_t count, uint64_t seed, bool flip, const std::string& decode, int64_t batch) {
   json config;
   auto model = load_model(dir, weights, &config);
   const auto crop = pose::CropOptions().input_size(config.at("input_size"));
@@ -318,15 +319,16 @@ int eval(const std::string& dir, const std::string& weights, const std::string& 
   const int64_t n = std::min<int64_t>(count, src.size());
   const auto tag = synthetic ? "synthetic_seed" + std::to_string(seed ? seed : config.at("val_seed").get<uint64_t>() + 1000) + "_" + std::to_string(n) : std::string("coco");
   const auto t0 = clock_type::now();
-  const auto r = evaluate(model, src, n, crop, flip, batch, fs::path(dir) / ("eval_gt_" + tag + ".json"));
+  const auto r = evaluate(model, src, n, crop, flip, pose::parse_decode(decode, "pose eval: --decode"), batch,
+                          fs::path(dir) / ("eval_gt_" + tag + ".json"));
   const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
   fancy::cli::write_atomically(fs::path(dir) / ("results_" + tag + ".json"), r.results.dump() + "\n");
   std::cout << kp::summary_text(r.coco);
   std::cout << "PCK@0.2 (of the box's longer side): " << std::fixed << std::setprecision(4) << r.pck << "\n";
   std::cout << n << " people" << (synthetic ? " (held-out synthetic)" : "") << ", flip test " << (flip ? "on" : "off")
-            << ", " << std::setprecision(1) << n / s << " people/s\n";
+            << ", decoding " << decode << ", " << std::setprecision(1) << n / s << " people/s\n";
   json report = {{"stats", r.coco.stats}, {"pck_0.2", r.pck}, {"people", n}, {"images", r.coco.images},
-                 {"ground_truths", r.coco.ground_truths}, {"flip_test", flip}, {"weights", weights}};
+                 {"ground_truths", r.coco.ground_truths}, {"flip_test", flip}, {"decode", decode}, {"weights", weights}};
   fancy::cli::write_atomically(fs::path(dir) / ("eval_" + tag + ".json"), report.dump(1) + "\n");
   return 0;
 }
@@ -342,7 +344,7 @@ std::vector<float> parse_box(const std::string& text) {
 }
 
 int predict(const std::string& dir, const std::string& weights, const std::string& image_path, const std::string& box_text,
-            const std::string& out, bool all_stacks, bool flip) {
+            const std::string& out, bool all_stacks, bool flip, const std::string& decode) {
   json config;
   auto model = load_model(dir, weights, &config);
   if (!fs::exists(image_path)) throw std::runtime_error(image_path + ": image not found");
@@ -383,7 +385,10 @@ int predict(const std::string& dir, const std::string& weights, const std::strin
     colour.convertTo(col_f, CV_32FC3);
     panel = img_f.mul(cv::Scalar::all(1) - 0.6 * weight) + col_f.mul(0.6 * weight);
     panel.convertTo(panel, CV_8UC3);
-    const auto k = pose::transform_points(pose::decode_heatmaps(m[0]).to(torch::kDouble), back);
+    const auto k = pose::transform_points(
+        pose::decode_heatmaps(m[0], pose::parse_decode(decode, "pose predict: --decode"), crop_opts.sigma())
+            .to(torch::kDouble),
+        back);
     const auto a = k.accessor<double, 2>();
     const int thick = std::max(1, image.cols / 150);
     for (const auto& e : pose::coco_skeleton()) {
@@ -473,6 +478,12 @@ int main(int argc, char** argv) {
   ev->add_option("--coco", ev_coco, "evaluate on a COCO keypoint file (crops from its boxes)");
   ev->add_option("--images", ev_images, "the COCO file's image folder");
   ev->add_flag("--no-flip", no_flip, "without the flip test");
+  std::string ev_decode = "dark", pr_decode = "dark";
+  const auto decode_help = "sub-pixel decoding: quarter (arg-max + ¼ px toward the higher neighbour, Newell et al.) "
+                           "or dark (Newton step on the smoothed log heatmap, Zhang et al. 2020)";
+  ev->add_option("--decode", ev_decode, decode_help)
+      ->check(CLI::IsMember({"quarter", "dark"}))
+      ->capture_default_str();
 
   auto* pr = app.add_subcommand("predict", "keypoints of the person in IMAGE, drawn over it with the heatmaps");
   std::string pr_dir, pr_weights = "best.pt", pr_image, pr_box, pr_out = "pose.png";
@@ -484,6 +495,7 @@ int main(int argc, char** argv) {
   pr->add_option("--out", pr_out, "picture to write (PNG)")->capture_default_str();
   pr->add_flag("--all-stacks", all_stacks, "one panel per stack (without the flip test)");
   pr->add_flag("--no-flip", pr_no_flip, "without the flip test");
+  pr->add_option("--decode", pr_decode, decode_help)->check(CLI::IsMember({"quarter", "dark"}))->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -497,8 +509,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (tr->parsed()) return train(ta);
-    if (ev->parsed()) return eval(ev_dir, ev_weights, ev_coco, ev_images, ev_count, ev_seed, !no_flip, ev_batch);
-    if (pr->parsed()) return predict(pr_dir, pr_weights, pr_image, pr_box, pr_out, all_stacks, !pr_no_flip);
+    if (ev->parsed()) return eval(ev_dir, ev_weights, ev_coco, ev_images, ev_count, ev_seed, !no_flip, ev_decode, ev_batch);
+    if (pr->parsed()) return predict(pr_dir, pr_weights, pr_image, pr_box, pr_out, all_stacks, !pr_no_flip, pr_decode);
   } catch (const c10::Error& e) {
     std::cerr << "fancy pose: " << e.what_without_backtrace() << "\n";
     return 1;

@@ -5,6 +5,7 @@
 // [j, j + 1) × [i, i + 1), so its centre is (j + 0.5, i + 0.5), flipping a width-W map
 // is x → W − x, and scaling by s maps pixel edges onto pixel edges. Keypoint tensors are
 // (…, J, 3): x, y and a visibility / score (v > 0: labelled).
+#include <string>
 #include <torch/torch.h>
 
 #include <array>
@@ -24,10 +25,23 @@ struct HeatmapTargets {
 // weight.
 HeatmapTargets render_heatmaps(const torch::Tensor& keypoints, int64_t height, int64_t width, double sigma = 1.0);
 
-// Per joint: the arg-max pixel, moved a quarter pixel toward the higher neighbour on
-// each axis (not on the border), + 0.5 for the pixel centre. heatmaps (…, J, H, W) →
-// (…, J, 3): x, y in heatmap coordinates and the peak value.
-torch::Tensor decode_heatmaps(const torch::Tensor& heatmaps);
+// How a heatmap's maximum becomes a sub-pixel position.
+enum class Decode {
+  // The arg-max pixel, moved a quarter pixel toward the higher neighbour on each axis
+  // (not on the border): Newell et al.'s rule, as pose-hg-train and mmpose's default.
+  Quarter,
+  // DARK (Zhang et al., CVPR 2020): the map smoothed by the target's Gaussian, then one
+  // Newton step on its logarithm from the arg-max pixel, −H⁻¹∇ (finite differences),
+  // which recovers the centre of a Gaussian exactly; the quarter rule where the step is
+  // not defined (border, flat or non-concave log).
+  Dark,
+};
+// Per joint: the decoded position + 0.5 for the pixel centre. heatmaps (…, J, H, W) →
+// (…, J, 3): x, y in heatmap coordinates and the peak value. `sigma` is the targets' σ
+// (Dark only).
+torch::Tensor decode_heatmaps(const torch::Tensor& heatmaps, Decode method = Decode::Quarter, double sigma = 1.0);
+// "quarter" or "dark"; anything else is an error naming `what`.
+Decode parse_decode(const std::string& name, const char* what);
 
 // Mean squared error between every stack's heatmaps and the targets, joints weighted,
 // summed over the stacks (intermediate supervision).
