@@ -56,6 +56,13 @@ struct Plan {
   int64_t kept_constant = 0;
 };
 
+// A layer needs one filter at least (LibTorch has no 0-channel conv): when every filter
+// is zero, the first stays. It is exact either way — the kept zero filter outputs its
+// constant, and the others' constants are folded into the next layer's bias.
+void keep_one_at_least(Tensor& keep) {
+  if (!keep.any().item<bool>()) keep[0] = true;
+}
+
 Plan plan_layer(std::vector<nn::AnyModule>& mods, size_t producer, size_t consumer, const Tensor& out_shape) {
   const int64_t C = filters(mods[producer]);
   const Tensor w = weight(mods[producer]), b = bias(mods[producer]);
@@ -83,6 +90,7 @@ Plan plan_layer(std::vector<nn::AnyModule>& mods, size_t producer, size_t consum
       plan.kept_constant = stuck.sum().item<int64_t>();
       keep = keep | stuck;
     }
+    keep_one_at_least(keep);
     const Tensor removed = (~keep).to(a.scalar_type());
     if (removed.sum().item<double>() > 0) plan.bias_delta = conv->weight.sum({2, 3}).matmul(a * removed);
     plan.keep = keep.nonzero().flatten();
@@ -93,6 +101,7 @@ Plan plan_layer(std::vector<nn::AnyModule>& mods, size_t producer, size_t consum
                 " (Linear) must see the ", C, " outputs of layer ", producer,
                 " (flattened: put a Flatten between a Conv2d and a Linear), got shape ", probe.sizes());
     const int64_t per = probe.size(1) / C;  // flattened features per channel
+    keep_one_at_least(keep);
     const Tensor removed = (~keep).repeat_interleave(per).to(probe.scalar_type());
     if (removed.sum().item<double>() > 0) plan.bias_delta = lin->weight.matmul(probe[0] * removed);
     plan.keep = keep.nonzero().flatten();

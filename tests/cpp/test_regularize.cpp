@@ -316,6 +316,24 @@ TEST(Regularizer, BadInputGivesClearErrors) {
   expect_error([&] { reg::group_scale(conv, torch::ones({4})); }, "scale must have the shape of the grid");
 }
 
+// A layer whose filters are all zero (a strong λ) keeps one, and the network stays exact.
+TEST(Pruning, ALayerWithEveryFilterZeroKeepsOne) {
+  torch::manual_seed(5);
+  namespace nn = torch::nn;
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 4, 3)), nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(4, 6, 3)),
+                     nn::ReLU(), nn::Flatten(), nn::Linear(6 * 4 * 4, 3));
+  {
+    torch::NoGradGuard g;
+    net[2]->as<nn::Conv2d>()->weight.zero_();
+  }
+  auto result = reg::prune(net, {1, 8, 8});
+  ASSERT_EQ(result.layers.size(), 2u);
+  EXPECT_EQ(result.layers[0].after, 4);
+  EXPECT_EQ(result.layers[1].after, 1);
+  const Tensor x = torch::randn({5, 1, 8, 8});
+  EXPECT_TRUE(torch::allclose(net->forward(x), result.net->forward(x), 1e-5, 1e-5));
+}
+
 TEST(Pruning, PrunedNetworkEqualsTheOriginalAndIsSmaller) {
   torch::manual_seed(4);
   namespace nn = torch::nn;
