@@ -123,7 +123,7 @@ void fit(nn::Sequential& net, const reg::Regularizer* regularizer, bool proximal
 struct Schedule {
   int epochs = 4, finetune_epochs = 3;
   int64_t batch = 128, limit = 0;
-  double lr = 0.03, finetune_lr = 0.01;
+  double lr = 0.03, finetune_lr = 0.03;
   uint64_t seed = 1;
 };
 
@@ -199,19 +199,21 @@ std::string markdown(const std::vector<Run>& runs, int threads, int64_t batch) {
 
 int main(int argc, char** argv) {
   CLI::App app{"fancy prune: group lasso on conv filters, proximal steps and physical pruning of a Fashion-MNIST CNN.\n"
-               "For each λ the CNN is trained with λ·Σ_filters ‖W_f‖₂ (plus its block soft-thresholding step), its\n"
-               "zero filters are removed, and accuracy, filters removed, parameters, multiply-adds and measured\n"
-               "inference time are reported. A last run uses the chapter's sum-of-squares group term."};
+               "For each λ the CNN is trained by proximal SGD on λ·Σ_filters ‖W_f‖₂ (the data loss's step, then\n"
+               "block soft-thresholding w_f ← max(0, 1 − ηλ/‖w_f‖) w_f), its zero filters are removed, it is\n"
+               "fine-tuned, and accuracy, filters removed, parameters, multiply-adds and measured inference time\n"
+               "are reported. A last run adds the chapter's sum-of-squares group term to the loss. The defaults\n"
+               "take about 65 minutes on 2 cores."};
   std::string data = "/usr/share/datasets/fashion-mnist", out = "runs/prune";
-  std::vector<double> lambdas{0, 4e-3, 6e-3};
+  std::vector<double> lambdas{0, 0.035, 0.05, 0.07};
   double chapter_lambda = 1e-2;
   Schedule sc;
   int threads = 2, reps = 20;
-  int64_t width = 24, bench_batch = 256;
+  int64_t width = 48, bench_batch = 256;
   app.add_option("--data", data, "folder with Fashion-MNIST's IDX files (Debian: dataset-fashion-mnist)")
       ->capture_default_str();
   app.add_option("--out", out, "folder for results.json, results.md and pruning.png")->capture_default_str();
-  app.add_option("--lambdas", lambdas, "group lasso strengths to train with")->delimiter(',')->capture_default_str();
+  app.add_option("--lambdas", lambdas, "group lasso strengths (of the proximal step) to train with")->delimiter(',')->capture_default_str();
   app.add_option("--chapter-lambda", chapter_lambda,
                  "λ of the run with the chapter's sum-of-squares group term (negative: skip it)")
       ->capture_default_str();
