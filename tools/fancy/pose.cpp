@@ -198,7 +198,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(pose::StackedHourglass& 
 
 struct TrainArgs {
   std::string out, coco, images, optimizer = "adam", pool = "max", schedule = "linear", precision = "auto";
-  double minutes = 30, lr = 1e-3, eval_minutes = 3;
+  double minutes = 30, lr = 2e-3, eval_minutes = 3;
   int64_t steps = 0, stacks = 2, features = 128, order = 4, residuals = 1, input_size = 128, batch = 8;
   int64_t image_size = 160, val_count = 200, threads = 2;
   uint64_t seed = 1, val_seed = 2;
@@ -448,7 +448,7 @@ int main(int argc, char** argv) {
   tr->add_option("--pool", ta.pool, "down-sampling pool: max, min, avg, l2, soft, stochastic, mixed")->capture_default_str();
   tr->add_option("--batch", ta.batch, "people per step")->capture_default_str();
   tr->add_option("--optimizer", ta.optimizer, "rmsprop or adam")->capture_default_str();
-  tr->add_option("--lr", ta.lr, "learning rate (RMSprop as pose-hg-train: 2.5e-4)")->capture_default_str();
+  tr->add_option("--lr", ta.lr, "learning rate (the default is for Adam; RMSprop as pose-hg-train: 2.5e-4)")->capture_default_str();
   tr->add_option("--schedule", ta.schedule, "learning rate: constant, or linear down to 5 % over the budget")
       ->check(CLI::IsMember({"constant", "linear"}))->capture_default_str();
   tr->add_option("--precision", ta.precision,
