@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize bench-pose format clean
+.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize bench-pose bench-norm format clean
 
 all: build
 
@@ -42,6 +42,10 @@ bench-regularize: build
 # Stacked hourglass (2 stacks, F 128, 128 px) training and inference, C++ vs Python PyTorch.
 bench-pose: build
 	/usr/bin/python3 bench/bench_pose.py --build $(BUILD)
+
+# fancy.batch_norm_relu against batch_norm + relu_ (the hourglass's shapes), 1 and 2 threads.
+bench-norm: build
+	FANCY_LIBRARY=$(BUILD)/lib/libfancy.so /usr/bin/python3 bench/bench_norm.py
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

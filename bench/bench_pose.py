@@ -3,14 +3,15 @@
 Python with Debian's PyTorch, at equal threads: training images/s (RMSprop, MSE summed
 over the stacks, batch 8) and inference latency (batch 1, eval mode, median of 30).
 
-usage: bench_pose.py [--build build] [--stacks 2] [--features 128] [--input 128] [--repeats 3]
+usage: bench_pose.py [--build build] [--stacks 2] [--features 128] [--input 128] [--repeats 5] [--steps 10]
                      [--precision fp32,bf16]
 
 Both networks are channels-last (NHWC), as fancy's is; bf16 runs the convolutions under
 CPU autocast in bfloat16 on both sides (weights stay float32).
 
 Both sides use the same OpenBLAS kernels (OPENBLAS_CORETYPE as the `fancy` command sets
-it) and run alternately; each cell is the median of --repeats runs.
+it). Each repeat runs the two back to back (alternating which goes first); the ratio
+columns are the median (and range) of the per-pair ratios, the other columns medians.
 """
 import argparse
 import os
@@ -39,10 +40,12 @@ def python_side(threads, stacks, features, size, batch, steps, bf16):
             self.skip = None if i == o else nn.Conv2d(i, o, 1)
 
         def forward(self, x):
-            y = self.conv1(torch.relu(self.bn1(x)))
-            y = self.conv2(torch.relu(self.bn2(y)))
-            y = self.conv3(torch.relu(self.bn3(y)))
-            return y + (x if self.skip is None else self.skip(x))
+            # in place, as pytorch-pose writes it (ReLU(inplace=True), out += residual)
+            y = self.conv1(torch.relu_(self.bn1(x)))
+            y = self.conv2(torch.relu_(self.bn2(y)))
+            y = self.conv3(torch.relu_(self.bn3(y)))
+            y += x if self.skip is None else self.skip(x)
+            return y
 
     class Hourglass(nn.Module):
         def __init__(self, n, f):
@@ -126,8 +129,8 @@ def main():
     ap.add_argument("--features", type=int, default=128)
     ap.add_argument("--input", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=15)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32, bf16")
     ap.add_argument("--bf16", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--python-side", type=int, default=0, help=argparse.SUPPRESS)
@@ -146,24 +149,27 @@ def main():
         platform.machine(), os.cpu_count(), env.get("OPENBLAS_CORETYPE", "(auto)"), a.stacks, a.features, a.input,
         a.batch))
     print()
-    print("| precision | threads | C++ train img/s | Python train img/s | ratio | C++ inference ms | Python inference ms | ratio |")
+    print("| precision | threads | C++ train img/s | Python train img/s | train ratio (range) "
+          "| C++ inference ms | Python inference ms | inference ratio (range) |")
     print("|---|---|---|---|---|---|---|---|")
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     for precision, threads in [(p, t) for p in a.precision.split(",") for t in (1, 2)]:
         cpp, py = [], []
         run = common + ["--bf16", str(int(precision == "bf16"))]
-        for _ in range(a.repeats):  # alternate, so a slow spell of the machine hits both
-            out = subprocess.run([os.path.join(a.build, "bench", "bench_pose"), "--threads", str(threads), *run],
-                                 capture_output=True, text=True, check=True, env=env).stdout
-            cpp.append(parse(out))
-            out = subprocess.run([sys.executable, __file__, "--python-side", str(threads), *run],
-                                 capture_output=True, text=True, check=True, env=env).stdout
-            py.append(parse(out))
+        sides = [("cpp", [os.path.join(a.build, "bench", "bench_pose"), "--threads", str(threads), *run]),
+                 ("py", [sys.executable, __file__, "--python-side", str(threads), *run])]
+        # Pairs run back to back, in alternating order, so a slow spell of this VM hits
+        # both sides of a pair; each pair gives one ratio and the table shows their median.
+        for r in range(a.repeats):
+            for name, cmd in (sides if r % 2 == 0 else sides[::-1]):
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+                (cpp if name == "cpp" else py).append(parse(out))
         assert cpp[0][0] == py[0][0], "parameter counts differ: %d vs %d" % (cpp[0][0], py[0][0])
-        med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-        ct, pt = med([c[1] for c in cpp]), med([p[1] for p in py])
-        ci, pi = med([c[2] for c in cpp]), med([p[2] for p in py])
-        print("| %s | %d | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× |" % (precision, threads, ct, pt, ct / pt, ci, pi,
-                                                                        pi / ci))
+        train = sorted(c[1] / p[1] for c, p in zip(cpp, py))
+        infer = sorted(p[2] / c[2] for c, p in zip(cpp, py))
+        print("| %s | %d | %.1f | %.1f | %.2f× (%.2f–%.2f) | %.1f | %.1f | %.2f× (%.2f–%.2f) |" % (
+            precision, threads, med([c[1] for c in cpp]), med([p[1] for p in py]), med(train), train[0], train[-1],
+            med([c[2] for c in cpp]), med([p[2] for p in py]), med(infer), infer[0], infer[-1]))
     print("\nratio: C++ over Python (higher is faster for C++), parameters %d" % cpp[0][0])
 
 

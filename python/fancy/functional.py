@@ -261,3 +261,11 @@ def horizontal_pyramid_pool(input, bins=(1, 2, 4, 8, 16)):
 
 
 del _n, _f
+
+
+@_export
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                    eps=1e-5):
+    """relu(torch.nn.functional.batch_norm(...)) as one fused op, same arguments. In
+    training the running statistics (when given) are updated in place, as batch_norm does."""
+    return _ops.batch_norm_relu(input, running_mean, running_var, weight, bias, training, momentum, eps)

@@ -294,3 +294,20 @@ class HorizontalPyramidPool(torch.nn.Module):
 
     def forward(self, input):
         return F.horizontal_pyramid_pool(input, self.bins)
+
+
+@_export
+class BatchNormReLU2d(torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d followed by ReLU, fused (fancy.batch_norm_relu): the same
+    parameters, buffers and state_dict as BatchNorm2d, so checkpoints move between the two."""
+
+    def forward(self, input):
+        if input.dim() != 4:
+            raise ValueError(f"BatchNormReLU2d: expected 4-D input (N, C, H, W), got {input.dim()}-D input")
+        if self.momentum is None:  # a cumulative average: BatchNorm2d's own path
+            return torch.relu(super().forward(input))
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        use_batch_stats = self.training or not self.track_running_stats
+        return F.batch_norm_relu(input, self.running_mean, self.running_var, self.weight, self.bias,
+                                 use_batch_stats, self.momentum, self.eps)

@@ -2,6 +2,7 @@
 
 #include "fancy/nn/autocast.h"
 #include "fancy/nn/downsample.h"
+#include "fancy/norm.h"
 
 namespace fancy::pose {
 
@@ -43,10 +44,11 @@ ResidualImpl::ResidualImpl(int64_t in, int64_t out) {
 }
 
 torch::Tensor ResidualImpl::forward(const torch::Tensor& x) {
-  auto y = conv1(torch::relu(bn1(x)));
-  y = conv2(torch::relu(bn2(y)));
-  y = conv3(torch::relu(bn3(y)));
-  return y + (skip ? skip(x) : x);
+  // BN → ReLU as one fused op (fancy/norm.h): two passes over the map instead of five.
+  auto y = conv1(fancy::nn::batch_norm_relu(bn1, x));
+  y = conv2(fancy::nn::batch_norm_relu(bn2, y));
+  y = conv3(fancy::nn::batch_norm_relu(bn3, y));
+  return y.add_(skip ? skip(x) : x);  // in place: a convolution's backward does not need its output
 }
 
 HourglassImpl::HourglassImpl(int64_t order, int64_t features, int64_t n, const std::string& pool_name) {

@@ -13,6 +13,7 @@
 
 #include "fancy/keypoints/eval.h"
 #include "fancy/nn/downsample.h"
+#include "fancy/norm.h"
 #include "fancy/pose/data.h"
 #include "fancy/pose/heatmap.h"
 #include "fancy/pose/hourglass.h"
@@ -218,6 +219,28 @@ TEST(Heatmaps, LossIsTheWeightedMeanSquaredErrorSummedOverStacks) {
 // Weights are channels-last; the input's layout does not change the result; bf16 autocast
 // stays close to float32, returns float32 heatmaps, trains through every pool's backward
 // (fancy's pools run on a float copy) and leaves autocast off afterwards.
+// The residuals' BN → ReLU is fancy's fused op: it must be exactly what the module's
+// own forward and a ReLU give, running statistics and the batch counter included.
+TEST(StackedHourglass, FusedBatchNormReluIsTheModulesForwardThenRelu) {
+  torch::manual_seed(3);
+  torch::nn::BatchNorm2d fused(8), plain(8);
+  const auto x = (torch::randn({4, 8, 6, 6}) * 2 + 1).contiguous(torch::MemoryFormat::ChannelsLast);
+  for (const bool training : {true, false}) {
+    fused->train(training);
+    plain->train(training);
+    for (int step = 0; step < 2; ++step) {
+      const auto a = fancy::nn::batch_norm_relu(fused, x), b = torch::relu(plain->forward(x));
+      EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5)) << (training ? "training" : "eval");
+      EXPECT_TRUE(a.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  EXPECT_TRUE(torch::allclose(fused->running_mean, plain->running_mean, 1e-6, 1e-7));
+  EXPECT_TRUE(torch::allclose(fused->running_var, plain->running_var, 1e-6, 1e-7));
+  EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), 2);
+  EXPECT_EQ(plain->num_batches_tracked.item<int64_t>(), 2);
+  EXPECT_THROW(fancy::nn::batch_norm_relu(fused, torch::randn({4, 8})), c10::Error);
+}
+
 TEST(StackedHourglass, ChannelsLastAndBf16AutocastAgreeWithFloat) {
   for (const std::string pool : {"max", "soft", "mixed"}) {
     auto make = [&](bool bf16) {
