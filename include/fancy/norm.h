@@ -9,7 +9,7 @@
 //
 //   auto y = fancy::batch_norm_relu(x, bn->running_mean, bn->running_var, bn->weight, bn->bias,
 //                                   /*training=*/true);
-//   auto y = fancy::nn::batch_norm_relu(bn, x);  // a torch::nn::BatchNorm2d's parameters and mode
+//   auto y = fancy::nn::batch_norm_relu(*bn, x);  // a torch::nn::BatchNorm2d's parameters and mode
 #include <ATen/core/Tensor.h>
 #include <torch/nn/modules/batchnorm.h>
 
@@ -25,9 +25,12 @@ at::Tensor batch_norm_relu(const at::Tensor& input, const at::Tensor& running_me
 namespace nn {
 
 // relu(bn(x)) in one operator, with bn's parameters, buffers, momentum, eps and mode
-// (num_batches_tracked counts as in bn->forward). Falls back to bn->forward + relu for
-// what the fused op does not cover (a cumulative moving average, momentum unset).
-at::Tensor batch_norm_relu(torch::nn::BatchNorm2d& bn, const at::Tensor& x);
+// (num_batches_tracked counts as in bn.forward). Falls back to bn.forward + relu for
+// what the fused op does not cover (a cumulative moving average: momentum unset).
+// (A C++ module deriving from BatchNorm2dImpl does not link against Debian's libtorch —
+// BatchNormImplBase<2>::pretty_print is not exported — so C++ code calls this on its
+// BatchNorm2d; Python has fancy.nn.BatchNormReLU2d.)
+at::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const at::Tensor& x);
 
 }  // namespace nn
 }  // namespace fancy

@@ -39,15 +39,15 @@ Tensor batch_norm_relu(const Tensor& input, const Tensor& running_mean, const Te
 
 namespace nn {
 
-Tensor batch_norm_relu(torch::nn::BatchNorm2d& bn, const Tensor& x) {
+Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const Tensor& x) {
   TORCH_CHECK(x.dim() == 4, "fancy::nn::batch_norm_relu: a BatchNorm2d takes 4-D input (N, C, H, W), got ", x.dim(),
               "-D input of shape ", x.sizes());
-  const auto& o = bn->options;
-  if (!o.momentum().has_value()) return torch::relu(bn->forward(x));
-  const bool training = bn->is_training() || !o.track_running_stats();
-  if (bn->is_training() && o.track_running_stats()) bn->num_batches_tracked.add_(1);
-  return fancy::batch_norm_relu(x, bn->running_mean, bn->running_var, bn->weight, bn->bias, training,
-                                *o.momentum(), o.eps());
+  const auto& o = bn.options;
+  if (!o.momentum().has_value()) return torch::relu(bn.forward(x));
+  const bool training = bn.is_training() || !o.track_running_stats();
+  if (bn.is_training() && o.track_running_stats()) bn.num_batches_tracked.add_(1);
+  return fancy::batch_norm_relu(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training, *o.momentum(),
+                                o.eps());
 }
 
 }  // namespace nn

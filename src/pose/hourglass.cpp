@@ -45,9 +45,9 @@ ResidualImpl::ResidualImpl(int64_t in, int64_t out) {
 
 torch::Tensor ResidualImpl::forward(const torch::Tensor& x) {
   // BN → ReLU as one fused op (fancy/norm.h): two passes over the map instead of five.
-  auto y = conv1(fancy::nn::batch_norm_relu(bn1, x));
-  y = conv2(fancy::nn::batch_norm_relu(bn2, y));
-  y = conv3(fancy::nn::batch_norm_relu(bn3, y));
+  auto y = conv1(fancy::nn::batch_norm_relu(*bn1, x));
+  y = conv2(fancy::nn::batch_norm_relu(*bn2, y));
+  y = conv3(fancy::nn::batch_norm_relu(*bn3, y));
   return y.add_(skip ? skip(x) : x);  // in place: a convolution's backward does not need its output
 }
 

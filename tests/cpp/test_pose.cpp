@@ -229,7 +229,7 @@ TEST(StackedHourglass, FusedBatchNormReluIsTheModulesForwardThenRelu) {
     fused->train(training);
     plain->train(training);
     for (int step = 0; step < 2; ++step) {
-      const auto a = fancy::nn::batch_norm_relu(fused, x), b = torch::relu(plain->forward(x));
+      const auto a = fancy::nn::batch_norm_relu(*fused, x), b = torch::relu(plain->forward(x));
       EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5)) << (training ? "training" : "eval");
       EXPECT_TRUE(a.is_contiguous(torch::MemoryFormat::ChannelsLast));
     }
@@ -238,7 +238,7 @@ TEST(StackedHourglass, FusedBatchNormReluIsTheModulesForwardThenRelu) {
   EXPECT_TRUE(torch::allclose(fused->running_var, plain->running_var, 1e-6, 1e-7));
   EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), 2);
   EXPECT_EQ(plain->num_batches_tracked.item<int64_t>(), 2);
-  EXPECT_THROW(fancy::nn::batch_norm_relu(fused, torch::randn({4, 8})), c10::Error);
+  EXPECT_THROW(fancy::nn::batch_norm_relu(*fused, torch::randn({4, 8})), c10::Error);
 }
 
 TEST(StackedHourglass, ChannelsLastAndBf16AutocastAgreeWithFloat) {

@@ -42,8 +42,9 @@ inline int64_t blocks_of(const L& l) {
   return l.inner == 1 ? (l.outer + kBlockRows - 1) / kBlockRows : l.outer * l.channels;
 }
 
-// Sums two per-channel quantities f1, f2 of every element: fn(row pointers…) fills the
-// slots of one block; the slots are then added in block order into out1, out2.
+// Sums two per-channel quantities over every element: fill(b, s1, s2) adds block b's
+// elements into its own slots s1, s2 (zeroed); the slots are then added in block order
+// into out1, out2.
 //   channels-last: block b = rows [b·64, b·64 + 64), a slot holds 2·C sums;
 //   contiguous:    block b = the run (n, c) = (b / C, b % C), a slot holds 2 sums.
 template <typename Fill>
