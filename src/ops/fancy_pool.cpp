@@ -44,6 +44,8 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   m.def("weighted_pool_backward(Tensor grad_output, Tensor self, Tensor logits, Tensor result, "
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool logits_are_input=False) "
         "-> (Tensor, Tensor)");
+  m.def("stochastic_pool_train_backward(Tensor grad_output, Tensor self, Tensor result, Tensor indices, "
+        "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("sort_pool2d_forward(Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) -> (Tensor, Tensor)");

@@ -1,5 +1,7 @@
 #include "ops/pool_geometry.h"
 
+#include "ops/large_alloc.h"
+
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
@@ -141,9 +143,9 @@ at::Tensor as_5d(const at::Tensor& t, int64_t nd, PoolGeometry& g) {
 at::Tensor new_output_5d(const PoolGeometry& g, const at::TensorOptions& options) {
   const auto& d = g.dim;
   if (g.channels_last) {
-    return at::empty({g.N, d[0].out, d[1].out, d[2].out, g.C}, options).permute({0, 4, 1, 2, 3});
+    return empty_large({g.N, d[0].out, d[1].out, d[2].out, g.C}, options).permute({0, 4, 1, 2, 3});
   }
-  return at::empty({g.N, g.C, d[0].out, d[1].out, d[2].out}, options);
+  return empty_large({g.N, g.C, d[0].out, d[1].out, d[2].out}, options);
 }
 
 at::Tensor output_view(const at::Tensor& out5, const at::Tensor& like, int64_t nd) {

@@ -52,6 +52,34 @@ def test_soft_pool_forward_backward_match_composition(k, s, p):
     _close(x.grad, xr.grad)
 
 
+@pytest.mark.parametrize("shape,k", [((2, 5, 16, 18), 2), ((2, 5, 15, 17), 2), ((1, 3, 12, 13), 3)])
+def test_soft_pool_float32_tiled_windows_match_composition(shape, k):
+    """k = stride windows (the path that keeps each window in registers), float32, with
+    and without rows/columns that no window covers (their gradient is 0)."""
+    x = _rand(*shape).float().requires_grad_()
+    y = fancy.soft_pool2d(x, k)
+    xr = x.detach().double().requires_grad_()
+    ref = _softpool_ref(xr, k, k)
+    torch.testing.assert_close(y.double(), ref, rtol=1e-6, atol=1e-6)
+    g = _rand(*y.shape, seed=2)
+    y.backward(g.float())
+    ref.backward(g)
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-6)
+    x1 = _rand(3, 4, 21).float()
+    torch.testing.assert_close(fancy.soft_pool1d(x1, 2), fancy.soft_pool2d(x1.unsqueeze(2), (1, 2), (1, 2)).squeeze(2))
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1)])
+def test_soft_pool_nan_propagates(k, s, p):
+    x = _rand(1, 2, 6, 6).float()
+    x[0, 1, 2, 2] = float("nan")
+    y = fancy.soft_pool2d(x, k, s, p)
+    ref = fancy.soft_pool2d(torch.where(x.isnan(), torch.zeros_like(x), x), k, s, p)
+    nan_out = F.max_pool2d(x, k, s, p).isnan()  # the windows that hold the NaN
+    assert nan_out.any() and torch.equal(y.isnan(), nan_out)
+    torch.testing.assert_close(y[~nan_out], ref[~nan_out])
+
+
 def test_soft_pool_1d_3d_match_2d_embedding():
     x = _rand(2, 3, 10)
     _close(fancy.soft_pool1d(x, 2), fancy.soft_pool2d(x.unsqueeze(2), (1, 2)).squeeze(2))
@@ -147,10 +175,40 @@ def test_stochastic_same_seed_same_result_for_any_thread_count():
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_stochastic_tiled_and_general_windows_pick_the_same(training):
+    """A 2-row input of odd width: with ceil_mode=False the windows tile it (the register
+    path), with ceil_mode=True the last window is partial (the general path). One output
+    row, so the draws line up: the full windows must agree in value, index and gradient."""
+    for seed in range(20):
+        x = _rand(1, 1, 2, 41, positive=True, seed=seed).float()
+        x[..., 4:8] = 0  # a zero-sum window
+        outs, grads = [], []
+        for ceil in (False, True):
+            xg = x.clone().requires_grad_()
+            gen = torch.Generator().manual_seed(seed)
+            y, i = fancy.stochastic_pool2d(xg, 2, ceil_mode=ceil, training=training, return_indices=training,
+                                           generator=gen) if training else (
+                fancy.stochastic_pool2d(xg, 2, ceil_mode=ceil, training=False), None)
+            y[..., :20].sum().backward()
+            outs.append((y[..., :20], None if i is None else i[..., :20]))
+            grads.append(xg.grad[..., :40])
+        assert torch.equal(outs[0][0], outs[1][0])
+        if training:
+            assert torch.equal(outs[0][1], outs[1][1])
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+
+
 def test_stochastic_refuses_negative_activations():
     x = _rand(1, 1, 4, 4)
     with pytest.raises(RuntimeError, match="non-negative activations.*holds -"):
         fancy.stochastic_pool2d(x, 2)
+    with pytest.raises(RuntimeError, match="non-negative activations.*holds -"):
+        fancy.stochastic_pool2d(x, 3, 2, 1, training=True)  # the general (overlapping windows) path
+    xn = _rand(1, 1, 4, 4, positive=True)
+    xn[0, 0, 3, 3] = float("nan")
+    with pytest.raises(RuntimeError, match="non-negative activations.*holds NaN"):
+        fancy.stochastic_pool2d(xn, 2, training=True)
 
 
 # ---------------------------------------------------------------------- k-max

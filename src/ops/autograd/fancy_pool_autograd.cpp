@@ -94,8 +94,10 @@ struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction
     auto v = ctx->get_saved_variables();
     Tensor gx;
     if (sd["training"].toBool()) {
-      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t)>("pool_index_backward");
-      gx = op.call(grads[0] * (v[1] > 0), v[0], v[2], sd["nd"].toInt());
+      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef,
+                                        IntArrayRef, IntArrayRef, bool)>("stochastic_pool_train_backward");
+      gx = op.call(grads[0].contiguous(), v[0], v[1], v[2], sd["k"].toIntVector(), sd["s"].toIntVector(),
+                   sd["p"].toIntVector(), sd["ceil"].toBool());
     } else {
       static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
                                         IntArrayRef, bool)>("stochastic_pool_eval_backward");

@@ -2,6 +2,7 @@
 // argument checks, layout, allocation, and the call into fancy_pool_kernels.
 #include "ops/cpu/fancy_pool_kernels.h"
 #include "ops/cpu/pool_kernels.h"
+#include "ops/large_alloc.h"
 #include "ops/op_handle.h"
 
 #include <ATen/core/Generator.h>
@@ -10,6 +11,7 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -101,18 +103,20 @@ TT weighted_pool_backward(const Tensor& go, const Tensor& x, const Tensor& logit
   Windowed w = windowed("weighted_pool_backward", x, nd, k, s, p, ceil);
   Tensor l5 = logits_are_input ? w.x5 : same_shape_5d(logits, nd, w.g);
   Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
-  Tensor gx = at::empty_like(w.x5), gl = logits_are_input ? Tensor() : at::empty_like(w.x5);
+  Tensor gx = empty_large(w.x5.sizes(), w.x5.options());
+  Tensor gl = logits_are_input ? Tensor() : empty_large(w.x5.sizes(), w.x5.options());
   cpu_fancy_pool_kernels().weighted_backward(go5, w.x5, l5, y5, gx, gl, w.g);
   return {finish(gx, x, nd, w.channels_last),
           logits_are_input ? at::empty({0}, x.options()) : finish(gl, x, nd, w.channels_last)};
 }
 
 // ------------------------------------------------------------------ stochastic
-void check_nonnegative(const char* op, const Tensor& x) {
-  if (x.numel() == 0) return;
+// Called when the kernel saw a value that is not >= 0 (it checks as it reads).
+[[noreturn]] void refuse_negative(const char* op, const Tensor& x) {
   const double lowest = x.min().item<double>();
-  TORCH_CHECK(lowest >= 0, op, ": stochastic pooling needs non-negative activations (p_i = a_i / sum a), "
-              "but the input holds ", lowest, "; apply ReLU (or another non-negative activation) first");
+  const std::string value = std::isnan(lowest) ? "NaN" : c10::str(lowest);
+  TORCH_CHECK(false, op, ": stochastic pooling needs non-negative activations (p_i = a_i / sum a), "
+              "but the input holds ", value, "; apply ReLU (or another non-negative activation) first");
 }
 
 template <int64_t ND>
@@ -120,12 +124,11 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
                    c10::optional<at::Generator> gen) {
   const std::string name = nd_op_name("stochastic_pool", ND);
   Windowed w = windowed(name.c_str(), x, ND, k, s, p, ceil);
-  check_nonnegative(name.c_str(), x);
   TORCH_CHECK(w.g.dim[0].in * w.g.dim[1].in * w.g.dim[2].in < (int64_t(1) << 31), name, ": planes of 2^31 or ",
               "more elements are not supported (positions are kept in 32 bits)");
   Tensor y5 = new_output_5d(w.g, w.x5.options());
   if (!training) {
-    cpu_fancy_pool_kernels().stochastic_forward(w.x5, 0, y5, nullptr, w.g);
+    if (!cpu_fancy_pool_kernels().stochastic_forward(w.x5, 0, y5, nullptr, w.g)) refuse_negative(name.c_str(), x);
     return {finish(y5, x, ND, w.channels_last), at::empty({0}, x.options().dtype(at::kLong))};  // no indices
   }
   // One 64-bit seed from the generator per call; each output's uniform is a counter-based
@@ -134,8 +137,22 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   const auto draw = at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::TensorOptions().dtype(at::kLong));
   const uint64_t seed = static_cast<uint64_t>(draw.item<int64_t>());
   Tensor i5 = new_output_5d(w.g, w.x5.options().dtype(at::kLong));
-  cpu_fancy_pool_kernels().stochastic_forward(w.x5, seed, y5, &i5, w.g);
+  if (!cpu_fancy_pool_kernels().stochastic_forward(w.x5, seed, y5, &i5, w.g)) refuse_negative(name.c_str(), x);
   return {finish(y5, x, ND, w.channels_last), finish(i5, x, ND, w.channels_last)};
+}
+
+Tensor stochastic_pool_train_backward(const Tensor& go, const Tensor& x, const Tensor& y, const Tensor& indices,
+                                      IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  const int64_t nd = k.size();
+  const char* op = "stochastic_pool_train_backward";
+  Windowed w = windowed(op, x, nd, k, s, p, ceil);
+  TORCH_CHECK(indices.scalar_type() == at::kLong && indices.sizes() == y.sizes() && go.sizes() == y.sizes(), op,
+              ": indices (", indices.scalar_type(), ", shape ", shape_str(indices.sizes()), ") and grad_output (shape ",
+              shape_str(go.sizes()), ") must be int64 and of the output's shape ", shape_str(y.sizes()));
+  Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g), i5 = same_shape_5d(indices, nd, w.g);
+  Tensor gx = empty_large(w.x5.sizes(), w.x5.options());
+  cpu_fancy_pool_kernels().stochastic_train_backward(go5, y5, i5, gx, w.g);
+  return finish(gx, x, nd, w.channels_last);
 }
 
 Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Tensor& y, IntArrayRef k,
@@ -143,7 +160,7 @@ Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Te
   const int64_t nd = k.size();
   Windowed w = windowed("stochastic_pool_eval_backward", x, nd, k, s, p, ceil);
   Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
-  Tensor gx = at::zeros_like(w.x5);
+  Tensor gx = empty_large(w.x5.sizes(), w.x5.options()).zero_();
   cpu_fancy_pool_kernels().stochastic_eval_backward(go5, w.x5, y5, gx, w.g);
   return finish(gx, x, nd, w.channels_last);
 }
@@ -181,7 +198,7 @@ TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights
               op, ": ranks (uint8, shape ", shape_str(ranks.sizes()), ") do not match the input and ",
               weights.numel(), " weights");
   const int64_t planes = w.g.N * w.g.C;
-  Tensor gx = at::zeros({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options());
+  Tensor gx = empty_large({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options()).zero_();
   Tensor gw = at::empty({weights.numel()}, weights.options());
   cpu_fancy_pool_kernels().sort_backward(go.contiguous(), w.x5, weights.contiguous(), ranks.contiguous(), gx, gw,
                                          w.g);
@@ -218,6 +235,7 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
   m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("stochastic_pool_train_backward", TORCH_FN(stochastic_pool_train_backward));
   m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
   m.impl("sort_pool2d_backward", TORCH_FN(sort_pool2d_backward));

@@ -11,9 +11,11 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 namespace fancy {
@@ -86,6 +88,48 @@ int64_t row_count(const PoolGeometry& g) { return g.N * g.C * g.dim[0].out * g.d
 int64_t row_grain(const PoolGeometry& g) {
   const int64_t work = std::max<int64_t>(1, g.dim[2].out * g.dim[2].k * g.dim[1].k * g.dim[0].k);
   return std::max<int64_t>(1, 16384 / work);
+}
+
+// ------------------------------------------------------------------ tiled windows
+// The common case k = s, no padding, no partial window (2×2 / 3×3 pooling of a map whose
+// size they divide, and the same in 1-D): windows tile the input, so each element belongs
+// to at most one window. Those ops then run one loop over the outputs of a row with the
+// whole window in registers (sizes known at compile time), and backward passes write each
+// gradient element once instead of adding into a zeroed gradient.
+enum class Tile { None, K1x2, K1x3, K2x2, K3x3 };
+
+Tile tile_of(const PoolGeometry& g) {
+  for (const auto& d : g.dim) {
+    if (d.p != 0 || d.k != d.s || d.out * d.k > d.in) return Tile::None;
+  }
+  const int64_t kd = g.dim[0].k, kh = g.dim[1].k, kw = g.dim[2].k;
+  if (kd != 1) return Tile::None;
+  if (kh == 1 && kw == 2) return Tile::K1x2;
+  if (kh == 1 && kw == 3) return Tile::K1x3;
+  if (kh == 2 && kw == 2) return Tile::K2x2;
+  if (kh == 3 && kw == 3) return Tile::K3x3;
+  return Tile::None;
+}
+
+// Calls fn(std::integral_constant<int, rows>, std::integral_constant<int, columns>).
+template <typename Fn>
+bool with_tile(Tile t, Fn&& fn) {
+  switch (t) {
+    case Tile::K1x2: fn(std::integral_constant<int, 1>(), std::integral_constant<int, 2>()); return true;
+    case Tile::K1x3: fn(std::integral_constant<int, 1>(), std::integral_constant<int, 3>()); return true;
+    case Tile::K2x2: fn(std::integral_constant<int, 2>(), std::integral_constant<int, 2>()); return true;
+    case Tile::K3x3: fn(std::integral_constant<int, 3>(), std::integral_constant<int, 3>()); return true;
+    case Tile::None: return false;
+  }
+  return false;
+}
+
+// Whether the windows cover every input element (else backward zeroes the gradient first).
+bool tiles_cover(const PoolGeometry& g) {
+  for (const auto& d : g.dim) {
+    if (d.out * d.k != d.in) return false;
+  }
+  return true;
 }
 
 // ------------------------------------------------------------------ SoftPool / LIP
@@ -181,18 +225,121 @@ void size_scratch(WeightedScratch<T>& sc, int64_t w_out) {
   for (auto* v : {&sc.m, &sc.S, &sc.P, &sc.e, &sc.c}) v->resize(w_out);
 }
 
+// One output row of tiled windows: R input rows (pointers at the row's first window),
+// KW columns per window. m = the window's largest logit (NaN wins), e_t = exp(l_t − m).
+template <int R, int KW, typename T>
+struct TileWindow {
+  T x[R * KW], e[R * KW], S, P;
+  void load(const T* const* xr, const T* const* lr, int64_t ow) {
+    T l[R * KW];
+    T m = -std::numeric_limits<T>::infinity();
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < KW; ++j) {
+        x[r * KW + j] = xr[r][ow * KW + j];
+        l[r * KW + j] = lr[r][ow * KW + j];
+        const T v = l[r * KW + j];
+        m = (v > m || v != v) ? v : m;
+      }
+    }
+    S = 0;
+    P = 0;
+    for (int t = 0; t < R * KW; ++t) {
+      e[t] = exp_nonpositive(l[t] - m);
+      S += e[t];
+      P += e[t] * x[t];
+    }
+  }
+};
+
+template <int R, int KW, typename T>
+void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / H.out, oh = row % H.out;
+      const T* xr[R];
+      const T* lr[R];
+      for (int r = 0; r < R; ++r) {
+        xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+        lr[r] = lp + (plane * H.in + oh * R + r) * W.in;
+      }
+      T* __restrict y = yp + row * W.out;
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        TileWindow<R, KW, T> w;
+        w.load(xr, lr, ow);
+        y[ow] = w.S != 0 ? w.P / w.S : T(0);  // S = 0 only for an empty window; NaN propagates
+      }
+    }
+  });
+}
+
+// Backward of tiled windows: every gradient element written once. gl null: SoftPool.
+template <int R, int KW, typename T>
+void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp, T* gxp, T* glp,
+                             const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / H.out, oh = row % H.out;
+      const T* xr[R];
+      const T* lr[R];
+      T* gxr[R];
+      T* glr[R];
+      for (int r = 0; r < R; ++r) {
+        const int64_t at = (plane * H.in + oh * R + r) * W.in;
+        xr[r] = xp + at;
+        lr[r] = lp + at;
+        gxr[r] = gxp + at;
+        glr[r] = glp ? glp + at : nullptr;
+      }
+      const T* __restrict gor = go + row * W.out;
+      const T* __restrict yr = yp + row * W.out;
+      if (glp) {
+        for (int64_t ow = 0; ow < W.out; ++ow) {
+          TileWindow<R, KW, T> w;
+          w.load(xr, lr, ow);
+          const T c = w.S != 0 ? gor[ow] / w.S : T(0);
+          for (int r = 0; r < R; ++r) {
+            for (int j = 0; j < KW; ++j) {
+              const T gw = w.e[r * KW + j] * c;  // go · e_i / S
+              gxr[r][ow * KW + j] = gw;
+              glr[r][ow * KW + j] = gw * (w.x[r * KW + j] - yr[ow]);
+            }
+          }
+        }
+      } else {
+        for (int64_t ow = 0; ow < W.out; ++ow) {
+          TileWindow<R, KW, T> w;
+          w.load(xr, xr, ow);
+          const T c = w.S != 0 ? gor[ow] / w.S : T(0);
+          for (int r = 0; r < R; ++r) {
+            for (int j = 0; j < KW; ++j) gxr[r][ow * KW + j] = w.e[r * KW + j] * c * (1 + w.x[r * KW + j] - yr[ow]);
+          }
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void weighted_forward_t(const at::Tensor& x, const at::Tensor& logits, at::Tensor& y, const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   const T* lp = logits.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   const auto& W = g.dim[2];
+  if (with_tile(tile_of(g), [&](auto r, auto kw) { weighted_forward_tiled<r.value, kw.value>(xp, lp, yp, g); })) {
+    return;
+  }
   at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
     WeightedScratch<T> sc;
     size_scratch(sc, W.out);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
       weighted_row(xp, lp, rows, W, sc);
-      for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = sc.S[ow] > 0 ? sc.P[ow] / sc.S[ow] : T(0);
+      for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = sc.S[ow] != 0 ? sc.P[ow] / sc.S[ow] : T(0);
     });
   });
 }
@@ -207,6 +354,15 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
   T* gxp = gx.data_ptr<T>();
   T* glp = gl.defined() ? gl.data_ptr<T>() : nullptr;  // none: SoftPool, both terms into gx
   const auto& W = g.dim[2];
+  const Tile tile = tile_of(g);
+  if (tile != Tile::None) {
+    if (!tiles_cover(g)) {  // the elements outside every window get 0
+      gx.zero_();
+      if (glp) gl.zero_();
+    }
+    with_tile(tile, [&](auto r, auto kw) { weighted_backward_tiled<r.value, kw.value>(go, xp, lp, yp, gxp, glp, g); });
+    return;
+  }
   const Phases ph(W);
   const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
   const int64_t stride = W.s * ph.len;
@@ -225,7 +381,7 @@ void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const 
       sc.kept_e.resize(rows.size() * W.k * W.out);
       weighted_row(xp, lp, rows, W, sc);
       T* __restrict c = sc.c.data();
-      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = sc.S[ow] > 0 ? go[o0 + ow] / sc.S[ow] : T(0);
+      for (int64_t ow = 0; ow < W.out; ++ow) c[ow] = sc.S[ow] != 0 ? go[o0 + ow] / sc.S[ow] : T(0);
       const T* __restrict yr = yp + o0;
       const int64_t R = static_cast<int64_t>(rows.size());
       sc.gxb.assign(R * stride, T(0));
@@ -279,11 +435,94 @@ inline T uniform_at(uint64_t seed, uint64_t o) {
   return static_cast<T>(static_cast<double>(z >> 11) * (1.0 / 9007199254740992.0));
 }
 
+// Tiled windows (see tile_of), the window in registers. Same arithmetic and order as the
+// general path below (sums over rows then columns), so both give the same picks.
+template <int R, int KW, typename T>
+bool stochastic_forward_tiled(const T* xp, uint64_t seed, T* yp, int64_t* ip, const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t plane_in = g.dim[0].in * H.in * W.in;
+  std::atomic<bool> bad{false};  // a negative or NaN activation seen
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    // A local copy: read through the closure, the int64 index stores could alias it.
+    const int64_t w_out = W.out;
+    int seen = 0;
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / H.out, oh = row % H.out;
+      const int64_t nc = plane / g.dim[0].in, d = plane % g.dim[0].in;
+      const T* xr[R];
+      int64_t rel[R];  // the window rows' starts inside the (n, c) volume
+      for (int r = 0; r < R; ++r) {
+        rel[r] = (d * H.in + oh * R + r) * W.in;
+        xr[r] = xp + nc * plane_in + rel[r];
+      }
+      T* __restrict y = yp + row * w_out;
+      if (ip == nullptr) {  // eval: Σa² / Σa
+        for (int64_t ow = 0; ow < w_out; ++ow) {
+          T s1 = 0, s2 = 0;
+          for (int r = 0; r < R; ++r) {
+            for (int j = 0; j < KW; ++j) {
+              const T a = xr[r][ow * KW + j];
+              s1 += a;
+              s2 += a * a;
+              seen |= !(a >= 0);
+            }
+          }
+          y[ow] = s1 > 0 ? s2 / s1 : T(0);
+        }
+        continue;
+      }
+      int64_t* __restrict idx = ip + row * w_out;
+      for (int64_t ow = 0; ow < w_out; ++ow) {
+        T sum = 0;
+        for (int r = 0; r < R; ++r) {
+          for (int j = 0; j < KW; ++j) {
+            const T a = xr[r][ow * KW + j];
+            sum += a;
+            seen |= !(a >= 0);
+          }
+        }
+        const T target = uniform_at<T>(seed, static_cast<uint64_t>(row * w_out + ow)) * sum;
+        // The first positive element whose running sum passes the target; if rounding
+        // leaves none, the last positive one. Value and position tracked together.
+        T run = 0, pick_v = 0, last_v = 0;
+        int64_t pick = -1, last = -1;
+        for (int r = 0; r < R; ++r) {
+          for (int j = 0; j < KW; ++j) {
+            const T a = xr[r][ow * KW + j];
+            const int64_t pos = rel[r] + ow * KW + j;
+            run += a;
+            const bool take = pick < 0 && a > 0 && run > target;
+            pick_v = take ? a : pick_v;
+            pick = take ? pos : pick;
+            last_v = a > 0 ? a : last_v;
+            last = a > 0 ? pos : last;
+          }
+        }
+        // A zero-sum window: 0, and its first element's index.
+        y[ow] = sum > 0 ? (pick >= 0 ? pick_v : last_v) : T(0);
+        idx[ow] = sum > 0 ? (pick >= 0 ? pick : last) : rel[0] + ow * KW;
+      }
+    }
+    if (seen) bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load();
+}
+
 template <typename T>
-void stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+bool stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                           const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
+  int64_t* ip = idx ? idx->data_ptr<int64_t>() : nullptr;
+  bool ok = true;
+  if (with_tile(tile_of(g), [&](auto r, auto kw) { ok = stochastic_forward_tiled<r.value, kw.value>(xp, seed, yp, ip, g); })) {
+    return ok;
+  }
+  // Negative (or NaN) activations: one pass first here (the tiled path checks as it reads).
+  bool seen = false;
+  for (int64_t j = 0, n = x.numel(); j < n; ++j) seen |= !(xp[j] >= 0);
+  if (seen) return false;
   const auto& W = g.dim[2];
   const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
   if (idx == nullptr) {  // eval: Σa² / Σa, by taps like SoftPool
@@ -306,9 +545,8 @@ void stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at:
         for (int64_t ow = 0; ow < W.out; ++ow) yp[o0 + ow] = s1[ow] > 0 ? s2[ow] / s1[ow] : T(0);
       });
     });
-    return;
+    return true;
   }
-  int64_t* ip = idx->data_ptr<int64_t>();
   // Training, by taps like the rest: Σa per window, then one pass in scan order (rows,
   // then taps) with a running sum per window; the pick is the first element with a > 0
   // whose running sum passes u·Σa (so a zero is never picked; if rounding leaves none,
@@ -367,6 +605,60 @@ void stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at:
         }
       }
     });
+  });
+  return true;
+}
+
+template <int R, int KW, typename T>
+void stochastic_train_backward_tiled(const T* go, const T* yp, const int64_t* ip, T* gp, const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t plane_in = g.dim[0].in * H.in * W.in;
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    // A local copy: read through the closure, the int64 index stores could alias it.
+    const int64_t w_out = W.out;
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / H.out, oh = row % H.out;
+      const int64_t nc = plane / g.dim[0].in, d = plane % g.dim[0].in;
+      const T* __restrict gor = go + row * w_out;
+      const T* __restrict yr = yp + row * w_out;
+      const int64_t* __restrict ir = ip + row * w_out;
+      for (int r = 0; r < R; ++r) {
+        const int64_t rel = (d * H.in + oh * R + r) * W.in;  // the row's start in the (n, c) volume
+        T* __restrict gr = gp + nc * plane_in + rel;
+        for (int64_t ow = 0; ow < w_out; ++ow) {
+          const T v = yr[ow] > 0 ? gor[ow] : T(0);
+          for (int j = 0; j < KW; ++j) gr[ow * KW + j] = ir[ow] == rel + ow * KW + j ? v : T(0);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void stochastic_train_backward_t(const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& idx,
+                                 at::Tensor& gx, const PoolGeometry& g) {
+  const T* go = grad_out.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  T* gp = gx.data_ptr<T>();
+  const Tile tile = tile_of(g);
+  if (tile != Tile::None) {
+    if (!tiles_cover(g)) gx.zero_();
+    with_tile(tile, [&](auto r, auto kw) { stochastic_train_backward_tiled<r.value, kw.value>(go, yp, ip, gp, g); });
+    return;
+  }
+  // Overlapping windows may pick the same element: sums per (n, c) volume in output
+  // order, so the result does not depend on the thread count.
+  const int64_t pin = g.plane_in(), pout = g.plane_out();
+  at::parallel_for(0, g.N * g.C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      T* gu = gp + u * pin;
+      std::fill(gu, gu + pin, T(0));
+      for (int64_t o = u * pout; o < (u + 1) * pout; ++o) {
+        if (yp[o] > 0) gu[ip[o]] += go[o];
+      }
+    }
   });
 }
 
@@ -548,10 +840,17 @@ void weighted_backward(const at::Tensor& go, const at::Tensor& x, const at::Tens
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_backward",
                              [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, g); });
 }
-void stochastic_forward(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+bool stochastic_forward(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                         const PoolGeometry& g) {
+  bool ok = true;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_forward",
-                             [&] { stochastic_forward_t<scalar_t>(x, seed, y, idx, g); });
+                             [&] { ok = stochastic_forward_t<scalar_t>(x, seed, y, idx, g); });
+  return ok;
+}
+void stochastic_train_backward(const at::Tensor& go, const at::Tensor& y, const at::Tensor& idx, at::Tensor& gx,
+                               const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "stochastic_train_backward",
+                             [&] { stochastic_train_backward_t<scalar_t>(go, y, idx, gx, g); });
 }
 void stochastic_eval_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& y, at::Tensor& gx,
                               const PoolGeometry& g) {
@@ -574,7 +873,7 @@ void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor
 }  // namespace
 
 const FancyPoolKernels fancy_pool_kernels{weighted_forward, weighted_backward, stochastic_forward,
-                                          stochastic_eval_backward, sort_forward, sort_backward, kmax_forward};
+                                          stochastic_train_backward, stochastic_eval_backward, sort_forward, sort_backward, kmax_forward};
 
 }  // namespace FANCY_CPU_NS
 }  // namespace ops

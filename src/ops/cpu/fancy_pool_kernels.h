@@ -21,8 +21,13 @@ struct FancyPoolKernels {
   // Training: picks in each window the first element whose running sum passes u·Σa
   // (u a counter-based draw from `seed` and the output's index), writes its value and flat
   // index; a zero-sum window gives 0 and its first index. Eval (idx null): y = Σa² / Σa.
-  void (*stochastic_forward)(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+  // Returns false, with the outputs unspecified, when x holds a negative value or NaN.
+  bool (*stochastic_forward)(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                              const PoolGeometry& g);
+  // Training backward: gx[idx] = go for windows whose output is > 0 (a zero-sum window
+  // passes none); every other element 0. gx comes uninitialised.
+  void (*stochastic_train_backward)(const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& idx,
+                                    at::Tensor& gx, const PoolGeometry& g);
   // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
   void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                                    at::Tensor& gx, const PoolGeometry& g);

@@ -1,6 +1,7 @@
 // CPU implementations of the pooling schemas: argument checks and shapes from
 // ops/pool_geometry.h, then the kernel for this machine's instruction set.
 #include "ops/cpu/pool_kernels.h"
+#include "ops/large_alloc.h"
 #include "ops/op_handle.h"
 
 #include <ATen/ops/empty.h>
@@ -61,7 +62,8 @@ Tensor input_5d(const PoolGeometry& g, const at::TensorOptions& opt, bool zeroed
   const bool cl = g.channels_last;
   const std::vector<int64_t> shape = cl ? std::vector<int64_t>{g.N, d[0].in, d[1].in, d[2].in, g.C}
                                         : std::vector<int64_t>{g.N, g.C, d[0].in, d[1].in, d[2].in};
-  Tensor t = zeroed ? at::zeros(shape, opt) : at::empty(shape, opt);
+  Tensor t = empty_large(shape, opt);
+  if (zeroed) t.zero_();
   return cl ? t.permute({0, 4, 1, 2, 3}) : t;
 }
 
@@ -259,7 +261,7 @@ Tensor pool_index_backward(const Tensor& grad_out, const Tensor& self, const Ten
   PoolGeometry tmp = g;
   Tensor go5 = in_layout(as_5d(grad_out, nd, tmp), g.channels_last);
   Tensor i5 = in_layout(as_5d(indices, nd, tmp), g.channels_last);
-  Tensor gi5 = input_5d(g, grad_out.options());
+  Tensor gi5 = input_5d(g, grad_out.options(), /*zeroed=*/false);  // the kernel zeroes it
   cpu_pool_kernels().index_backward(go5, i5, gi5, g);
   return output_view(gi5, self, nd);
 }

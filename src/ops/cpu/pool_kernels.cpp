@@ -1006,6 +1006,7 @@ void forward(const at::Tensor& x, at::Tensor& y, at::Tensor* idx, const PoolPara
 // ---------------------------------------------------------------- backward by index
 // Planes (n, c) are independent; within a plane outputs are visited in order, so the
 // sum at each input position is taken in ATen's order and does not depend on threads.
+// grad_in arrives uninitialised; each plane (image, channels-last) is zeroed just before.
 void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
                     const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_index_backward", [&] {
@@ -1019,6 +1020,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + plane * pin;
           const scalar_t* op = go + plane * pout;
           const int64_t* ipp = ix + plane * pout;
+          std::fill(gp, gp + pin, scalar_t(0));  // while the plane is cache-sized: one write pass
           for (int64_t o = 0; o < pout; ++o) {
             if (ipp[o] >= 0) gp[ipp[o]] += op[o];
           }
@@ -1030,6 +1032,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + n * pin * C;
           const scalar_t* op = go + n * pout * C;
           const int64_t* ipp = ix + n * pout * C;
+          std::fill(gp, gp + pin * C, scalar_t(0));
           for (int64_t o = 0; o < pout; ++o) {
             for (int64_t c = 0; c < C; ++c) {
               const int64_t i = ipp[o * C + c];
