@@ -90,14 +90,18 @@ def cases():
     }
 
 
-def timed(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
+def alternating(fns, reps):
+    """Median ms of each fn, timed in alternation (fancy, torch, fancy, ...) so that this
+    VM's drifts in speed hit both sides alike."""
+    for fn in fns:
         fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
+    ts = [[] for _ in fns]
+    for _ in range(reps):
+        for t, fn in zip(ts, fns):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in ts]
 
 
 def measure_time(name, threads, reps):
@@ -107,15 +111,16 @@ def measure_time(name, threads, reps):
     x = inputs[0]
     rest = inputs[1:]
     out = {}
-    for side, fn in (("fancy", ours), ("torch", theirs)):
-        out[side + "_fwd"] = timed(lambda: fn(x, *rest), reps)
-        xg = x.clone().requires_grad_()
+    out["fancy_fwd"], out["torch_fwd"] = alternating([lambda: ours(x, *rest), lambda: theirs(x, *rest)], reps)
+    xg = x.clone().requires_grad_()
 
-        def fb():
+    def fb(fn):
+        def run():
             y = fn(xg, *rest)
             y.sum().backward()
             xg.grad = None
-        out[side + "_fb"] = timed(fb, reps)
+        return run
+    out["fancy_fb"], out["torch_fb"] = alternating([fb(ours), fb(theirs)], reps)
     return out
 
 
@@ -160,7 +165,7 @@ def main():
         return memory_child(*args.memory)
     names = [n for n in cases() if args.only in n]
     print(f"# fancy pooling family vs PyTorch compositions\n")
-    print(f"LibTorch {torch.__version__}; median of {args.reps}; times in ms; ratio = composition / fancy; "
+    print(f"LibTorch {torch.__version__}; median of {args.reps}, fancy and torch timed in alternation; times in ms; ratio = composition / fancy; "
           "memory = peak extra RSS of one forward+backward in a fresh process (MB).\n")
     print("| op | thr | fancy fwd | torch fwd | ratio | fancy f+b | torch f+b | ratio | fancy MB | torch MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

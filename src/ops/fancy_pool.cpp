@@ -42,8 +42,8 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   m.def("horizontal_pyramid_pool(Tensor self, int[] bins=[1, 2, 4, 8, 16]) -> Tensor");
   // Kernel-level ops the above use; backends implement them, autograd calls the backward ones.
   m.def("weighted_pool_backward(Tensor grad_output, Tensor self, Tensor logits, Tensor result, "
-        "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool logits_are_input=False) "
-        "-> (Tensor, Tensor)");
+        "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool logits_are_input=False, "
+        "bool[2] output_mask=[True, True]) -> (Tensor, Tensor)");
   m.def("stochastic_pool_train_backward(Tensor grad_output, Tensor self, Tensor result, Tensor indices, "
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "

@@ -1,6 +1,7 @@
 """The fancy pooling family against independent float64 compositions of PyTorch ops,
 float64 gradcheck for every op, sampling statistics, and every bad input the issue names.
 """
+import itertools
 import math
 
 import pytest
@@ -120,6 +121,31 @@ def test_lip_pool_matches_composition_and_softpool_is_lip_with_logits_x():
     _close(x.grad, xr.grad)
     _close(l.grad, lr.grad)
     _close(fancy.lip_pool2d(x.detach(), x.detach(), 2), fancy.soft_pool2d(x.detach(), 2))
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1)])
+@pytest.mark.parametrize("wants", ["x", "logits"])
+def test_lip_pool_gradient_of_one_input_only(k, s, p, wants):
+    """Only the input that requires grad gets one (the other is skipped, not computed)."""
+    x, l = _rand(2, 3, 9, 8), _rand(2, 3, 9, 8, seed=2)
+    (x if wants == "x" else l).requires_grad_()
+    xr, lr = x.detach().clone().requires_grad_(), l.detach().clone().requires_grad_()
+    y = fancy.lip_pool2d(x, l, k, s, p)
+    w = _windows(xr, k, s, p), _windows(lr, k, s, p)
+    valid = ~w[0].isnan()
+    e = torch.where(valid, w[1], torch.full_like(w[1], -math.inf))
+    e = (e - e.amax(-1, keepdim=True)).exp()
+    ref = (e * torch.where(valid, w[0], torch.zeros_like(w[0]))).sum(-1) / e.sum(-1)
+    _close(y, ref)
+    g = _rand(*y.shape, seed=3)
+    y.backward(g)
+    ref.backward(g)
+    if wants == "x":
+        assert l.grad is None
+        _close(x.grad, xr.grad)
+    else:
+        assert x.grad is None
+        _close(l.grad, lr.grad)
 
 
 # ---------------------------------------------------------------------- stochastic
@@ -281,6 +307,26 @@ def test_sort_pool_matches_composition_and_one_weight_is_max_pool():
     _close(w.grad, wr.grad)
     one = fancy.sort_pool2d(x.detach(), torch.zeros(1, dtype=D), 3, 2)
     _close(one, F.max_pool2d(x.detach(), 3, 2))
+
+
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 3), (3, 2)])
+def test_sort_pool_ranks_ties_and_nan_against_a_plain_reference(k, s):
+    """Quantised values (many ties) and NaN, tiled (k = s) and overlapping windows: each
+    window's top-3 offsets equal a plain sort (NaN largest, ties to the earlier offset)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randint(-2, 3, (2, 3, 9, 10), generator=g).float()
+    x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
+    w = torch.tensor([0.5, 0.3, 0.2])
+    y, ranks = torch.ops.fancy.sort_pool2d_forward(x, w, [k, k], [s, s])
+    win = x.unfold(2, k, s).unfold(3, k, s).reshape(*y.shape, k * k)
+    for n, c, oh, ow in itertools.product(*(range(d) for d in y.shape)):
+        vals = win[n, c, oh, ow].tolist()
+        order = sorted(range(k * k), key=lambda t: (0 if math.isnan(vals[t]) else 1,
+                                                    -(0 if math.isnan(vals[t]) else vals[t]), t))[:3]
+        assert ranks[n, c, oh, ow].tolist() == order
+        expect = sum(wj * vals[t] for wj, t in zip(w.tolist(), order))
+        got = y[n, c, oh, ow].item()
+        assert (math.isnan(got) and math.isnan(expect)) or abs(got - expect) < 1e-6
 
 
 # ---------------------------------------------------------------------- mixed, gated, GeM

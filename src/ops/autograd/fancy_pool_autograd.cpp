@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <array>
 #include <functional>
 
 namespace fancy {
@@ -30,7 +31,7 @@ void save_window(AutogradContext* ctx, const std::string& name, IntArrayRef k, I
 }
 
 using WeightedBackward = TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
-                            IntArrayRef, bool, bool);
+                            IntArrayRef, bool, bool, std::array<bool, 2>);
 
 // SoftPool and LIP share one kernel: y = Σ x·e^l / Σ e^l, SoftPool with l = x (so its
 // gradient is the sum of the two: w_i(1 + x_i − y)).
@@ -51,8 +52,12 @@ struct WeightedPoolFunction : torch::autograd::Function<WeightedPoolFunction> {
     static auto op = op_handle<WeightedBackward>("weighted_pool_backward");
     auto v = ctx->get_saved_variables();
     const bool soft = sd["soft"].toBool();
+    // Only the gradients autograd needs (LIP's logits are often a fixed map).
+    const std::array<bool, 2> mask{ctx->needs_input_grad(0), !soft && ctx->needs_input_grad(1)};
     auto [gx, gl] = op.call(grads[0].contiguous(), v[0], soft ? v[0] : v[1], v[2], sd["k"].toIntVector(),
-                            sd["s"].toIntVector(), sd["p"].toIntVector(), sd["ceil"].toBool(), soft);
+                            sd["s"].toIntVector(), sd["p"].toIntVector(), sd["ceil"].toBool(), soft, mask);
+    if (!mask[0]) gx = Tensor();
+    if (!mask[1]) gl = Tensor();
     if (soft) return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
     return {gx, gl, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }

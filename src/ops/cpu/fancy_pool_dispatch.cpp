@@ -11,6 +11,7 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -96,18 +97,21 @@ Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArray
   return weighted_pool("lip_pool2d", x, logits, 2, k, s, p, ceil);
 }
 
-// With logits_are_input (SoftPool) the one gradient comes back first and the second is empty.
+// With logits_are_input (SoftPool) the one gradient comes back first and the second is
+// empty; output_mask leaves out (empty) the gradients no one needs.
 TT weighted_pool_backward(const Tensor& go, const Tensor& x, const Tensor& logits, const Tensor& y,
-                          IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool logits_are_input) {
+                          IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool logits_are_input,
+                          std::array<bool, 2> output_mask) {
   const int64_t nd = k.size();
   Windowed w = windowed("weighted_pool_backward", x, nd, k, s, p, ceil);
   Tensor l5 = logits_are_input ? w.x5 : same_shape_5d(logits, nd, w.g);
   Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
-  Tensor gx = empty_large(w.x5.sizes(), w.x5.options());
-  Tensor gl = logits_are_input ? Tensor() : empty_large(w.x5.sizes(), w.x5.options());
-  cpu_fancy_pool_kernels().weighted_backward(go5, w.x5, l5, y5, gx, gl, w.g);
-  return {finish(gx, x, nd, w.channels_last),
-          logits_are_input ? at::empty({0}, x.options()) : finish(gl, x, nd, w.channels_last)};
+  const bool want_x = output_mask[0] || logits_are_input, want_l = output_mask[1] && !logits_are_input;
+  Tensor gx = want_x ? empty_large(w.x5.sizes(), w.x5.options()) : Tensor();
+  Tensor gl = want_l ? empty_large(w.x5.sizes(), w.x5.options()) : Tensor();
+  if (want_x || want_l) cpu_fancy_pool_kernels().weighted_backward(go5, w.x5, l5, y5, gx, gl, logits_are_input, w.g);
+  return {want_x ? finish(gx, x, nd, w.channels_last) : at::empty({0}, x.options()),
+          want_l ? finish(gl, x, nd, w.channels_last) : at::empty({0}, x.options())};
 }
 
 // ------------------------------------------------------------------ stochastic

@@ -9,6 +9,7 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty_like.h>
 
 #include <algorithm>
 #include <atomic>
@@ -229,10 +230,10 @@ void size_scratch(WeightedScratch<T>& sc, int64_t w_out) {
 // KW columns per window. m = the window's largest logit (NaN wins), e_t = exp(l_t − m).
 template <int R, int KW, typename T>
 struct TileWindow {
-  T x[R * KW], e[R * KW], S, P;
+  T x[R * KW], e[R * KW], m, S, P;
   void load(const T* const* xr, const T* const* lr, int64_t ow) {
     T l[R * KW];
-    T m = -std::numeric_limits<T>::infinity();
+    m = -std::numeric_limits<T>::infinity();
     for (int r = 0; r < R; ++r) {
       for (int j = 0; j < KW; ++j) {
         x[r * KW + j] = xr[r][ow * KW + j];
@@ -275,51 +276,76 @@ void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry&
   });
 }
 
-// Backward of tiled windows: every gradient element written once. gl null: SoftPool.
+// Backward of one input row of tiled windows, given each window's maximum m and
+// c = go / S: e = exp(l − m), then ∂x = e·c and ∂l = e·c·(x − y) — or for SoftPool
+// (gl null, l = x) their sum. Separate restrict-qualified rows, so the loop vectorises.
+template <int KW, typename T>
+void weighted_grad_row(const T* __restrict x, const T* __restrict l, const T* __restrict m, const T* __restrict c,
+                       const T* __restrict y, T* __restrict gx, T* __restrict gl, bool soft, int64_t n) {
+  if (soft) {
+    for (int64_t ow = 0; ow < n; ++ow) {
+      for (int j = 0; j < KW; ++j) {
+        const T a = x[ow * KW + j];
+        gx[ow * KW + j] = exp_nonpositive(a - m[ow]) * c[ow] * (1 + a - y[ow]);
+      }
+    }
+    return;
+  }
+  if (gl == nullptr) {  // only the input needs a gradient
+    for (int64_t ow = 0; ow < n; ++ow) {
+      for (int j = 0; j < KW; ++j) gx[ow * KW + j] = exp_nonpositive(l[ow * KW + j] - m[ow]) * c[ow];
+    }
+    return;
+  }
+  if (gx == nullptr) {  // only the logits
+    for (int64_t ow = 0; ow < n; ++ow) {
+      for (int j = 0; j < KW; ++j) {
+        gl[ow * KW + j] = exp_nonpositive(l[ow * KW + j] - m[ow]) * c[ow] * (x[ow * KW + j] - y[ow]);
+      }
+    }
+    return;
+  }
+  for (int64_t ow = 0; ow < n; ++ow) {
+    for (int j = 0; j < KW; ++j) {
+      const T gw = exp_nonpositive(l[ow * KW + j] - m[ow]) * c[ow];
+      gx[ow * KW + j] = gw;
+      gl[ow * KW + j] = gw * (x[ow * KW + j] - y[ow]);
+    }
+  }
+}
+
+// Backward of tiled windows: every gradient element written once. SoftPool: gx only;
+// LIP: gx and/or gl (null: not wanted).
 template <int R, int KW, typename T>
-void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp, T* gxp, T* glp,
+void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp, T* gxp, T* glp, bool soft,
                              const PoolGeometry& g) {
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
   at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    const int64_t w_out = W.out;
+    std::vector<T> m(w_out), c(w_out);
     for (int64_t row = b; row < e; ++row) {
       const int64_t plane = row / H.out, oh = row % H.out;
       const T* xr[R];
       const T* lr[R];
-      T* gxr[R];
-      T* glr[R];
+      for (int r = 0; r < R; ++r) {
+        xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+        lr[r] = lp + (plane * H.in + oh * R + r) * W.in;
+      }
+      const T* __restrict gor = go + row * w_out;
+      T* __restrict mr = m.data();
+      T* __restrict cr = c.data();
+      for (int64_t ow = 0; ow < w_out; ++ow) {
+        TileWindow<R, KW, T> w;
+        w.load(xr, lr, ow);
+        mr[ow] = w.m;
+        cr[ow] = w.S != 0 ? gor[ow] / w.S : T(0);
+      }
       for (int r = 0; r < R; ++r) {
         const int64_t at = (plane * H.in + oh * R + r) * W.in;
-        xr[r] = xp + at;
-        lr[r] = lp + at;
-        gxr[r] = gxp + at;
-        glr[r] = glp ? glp + at : nullptr;
-      }
-      const T* __restrict gor = go + row * W.out;
-      const T* __restrict yr = yp + row * W.out;
-      if (glp) {
-        for (int64_t ow = 0; ow < W.out; ++ow) {
-          TileWindow<R, KW, T> w;
-          w.load(xr, lr, ow);
-          const T c = w.S != 0 ? gor[ow] / w.S : T(0);
-          for (int r = 0; r < R; ++r) {
-            for (int j = 0; j < KW; ++j) {
-              const T gw = w.e[r * KW + j] * c;  // go · e_i / S
-              gxr[r][ow * KW + j] = gw;
-              glr[r][ow * KW + j] = gw * (w.x[r * KW + j] - yr[ow]);
-            }
-          }
-        }
-      } else {
-        for (int64_t ow = 0; ow < W.out; ++ow) {
-          TileWindow<R, KW, T> w;
-          w.load(xr, xr, ow);
-          const T c = w.S != 0 ? gor[ow] / w.S : T(0);
-          for (int r = 0; r < R; ++r) {
-            for (int j = 0; j < KW; ++j) gxr[r][ow * KW + j] = w.e[r * KW + j] * c * (1 + w.x[r * KW + j] - yr[ow]);
-          }
-        }
+        weighted_grad_row<KW>(xp + at, lp + at, mr, cr, yp + row * w_out, gxp ? gxp + at : nullptr,
+                              glp ? glp + at : nullptr, soft, w_out);
       }
     }
   });
@@ -346,23 +372,30 @@ void weighted_forward_t(const at::Tensor& x, const at::Tensor& logits, at::Tenso
 
 template <typename T>
 void weighted_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
-                         const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g) {
+                         const at::Tensor& y, at::Tensor& gx_in, at::Tensor& gl_in, bool soft, const PoolGeometry& g) {
   const T* go = grad_out.data_ptr<T>();
   const T* xp = x.data_ptr<T>();
   const T* lp = logits.data_ptr<T>();
   const T* yp = y.data_ptr<T>();
-  T* gxp = gx.data_ptr<T>();
-  T* glp = gl.defined() ? gl.data_ptr<T>() : nullptr;  // none: SoftPool, both terms into gx
   const auto& W = g.dim[2];
   const Tile tile = tile_of(g);
   if (tile != Tile::None) {
     if (!tiles_cover(g)) {  // the elements outside every window get 0
-      gx.zero_();
-      if (glp) gl.zero_();
+      if (gx_in.defined()) gx_in.zero_();
+      if (gl_in.defined()) gl_in.zero_();
     }
-    with_tile(tile, [&](auto r, auto kw) { weighted_backward_tiled<r.value, kw.value>(go, xp, lp, yp, gxp, glp, g); });
+    T* gxp = gx_in.defined() ? gx_in.data_ptr<T>() : nullptr;
+    T* glp = gl_in.defined() ? gl_in.data_ptr<T>() : nullptr;
+    with_tile(tile, [&](auto r, auto kw) {
+      weighted_backward_tiled<r.value, kw.value>(go, xp, lp, yp, gxp, glp, soft, g);
+    });
     return;
   }
+  // The general path computes both of LIP's gradients: scratch for one not wanted.
+  at::Tensor gx = gx_in.defined() ? gx_in : at::empty_like(x);
+  at::Tensor gl = soft || gl_in.defined() ? gl_in : at::empty_like(x);
+  T* gxp = gx.data_ptr<T>();
+  T* glp = soft ? nullptr : gl.data_ptr<T>();  // SoftPool: both terms into gx
   const Phases ph(W);
   const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
   const int64_t stride = W.s * ph.len;
@@ -705,6 +738,71 @@ inline bool ranks_before(T va, int64_t pa, T vb, int64_t pb) {
   return va > vb || (va == vb && pa < pb);
 }
 
+// Tiled windows (k = s, each a full R×KW block): every element's rank is counted with
+// branch-free comparisons against the others (NaN largest, ties to the earlier), one
+// loop over the row's windows per rank, then rank j's value and offset are picked by
+// selects. The same sums in the same order as the general path below.
+template <int R, int KW, typename T>
+void sort_forward_tiled(const T* xp, const T* wp, int64_t K, T* yp, uint8_t* rp, const PoolGeometry& g) {
+  constexpr int n = R * KW;
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 4096 / (W.out * n)), [&](int64_t b, int64_t e) {
+    const int64_t w_out = W.out;
+    // Ranks and offsets as 32-bit integers: the width of float's lanes, so the selects vectorise.
+    std::vector<int32_t> rank(n * w_out), offset(w_out);
+    std::vector<T> acc(w_out);
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / H.out, oh = row % H.out;
+      const T* xr[R];
+      for (int r = 0; r < R; ++r) xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+      int32_t* __restrict rk = rank.data();
+      for (int64_t ow = 0; ow < w_out; ++ow) {
+        T v[n];
+#pragma GCC unroll 16
+        for (int t = 0; t < n; ++t) v[t] = xr[t / KW][ow * KW + t % KW];
+#pragma GCC unroll 16
+        for (int t = 0; t < n; ++t) {
+          const bool nan_t = v[t] != v[t];
+          int32_t c = 0;
+#pragma GCC unroll 16
+          for (int u = 0; u < n; ++u) {
+            const bool nan_u = v[u] != v[u];
+            // u before t: an earlier u on ties, NaN above every number.
+            const bool before = u < t ? (nan_u | (!nan_t & (v[u] >= v[t])))
+                                      : ((nan_u & !nan_t) | (v[u] > v[t]));
+            c += u != t && before;
+          }
+          rk[t * w_out + ow] = c;
+        }
+      }
+      T* __restrict a = acc.data();
+      int32_t* __restrict of = offset.data();
+      std::fill(a, a + w_out, T(0));
+      uint8_t* __restrict ro = rp + row * w_out * K;
+      for (int64_t j = 0; j < K; ++j) {
+        const T wj = wp[j];
+        const int32_t jj = static_cast<int32_t>(j);
+        for (int64_t ow = 0; ow < w_out; ++ow) {
+          T val = 0;
+          int32_t off = 0;
+#pragma GCC unroll 16
+          for (int t = 0; t < n; ++t) {
+            const T xt = xr[t / KW][ow * KW + t % KW];  // loaded unconditionally: a select, no branch
+            const bool hit = rk[t * w_out + ow] == jj;
+            val = hit ? xt : val;
+            off = hit ? t : off;
+          }
+          a[ow] += wj * val;
+          of[ow] = off;
+        }
+        for (int64_t ow = 0; ow < w_out; ++ow) ro[ow * K + j] = static_cast<uint8_t>(of[ow]);
+      }
+      std::copy(a, a + w_out, yp + row * w_out);
+    }
+  });
+}
+
 template <typename T>
 void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
                     const PoolGeometry& g) {
@@ -714,6 +812,9 @@ void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& 
   uint8_t* rp = ranks.data_ptr<uint8_t>();
   const int64_t K = ranks.size(-1);
   const auto& W = g.dim[2];
+  if (with_tile(tile_of(g), [&](auto r, auto kw) { sort_forward_tiled<r.value, kw.value>(xp, wp, K, yp, rp, g); })) {
+    return;
+  }
   at::parallel_for(0, row_count(g), std::max<int64_t>(1, row_grain(g) / 4), [&](int64_t b, int64_t e) {
     std::vector<int64_t> pos(K);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
@@ -836,9 +937,9 @@ void weighted_forward(const at::Tensor& x, const at::Tensor& l, at::Tensor& y, c
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_forward", [&] { weighted_forward_t<scalar_t>(x, l, y, g); });
 }
 void weighted_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& l, const at::Tensor& y,
-                       at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g) {
+                       at::Tensor& gx, at::Tensor& gl, bool soft, const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_backward",
-                             [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, g); });
+                             [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, soft, g); });
 }
 bool stochastic_forward(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                         const PoolGeometry& g) {

@@ -14,10 +14,11 @@ struct FancyPoolKernels {
   // cells excluded; an empty window gives 0). SoftPool is l = x.
   void (*weighted_forward)(const at::Tensor& x, const at::Tensor& logits, at::Tensor& y,
                            const PoolGeometry& g);
-  // Writes ∂/∂x = go·w_i and ∂/∂l = go·w_i·(x_i − y) into gx and gl (both uninitialised
-  // on entry); with gl undefined (SoftPool, l = x) writes their sum go·w_i·(1 + x_i − y) to gx.
+  // Writes ∂/∂x = go·w_i and ∂/∂l = go·w_i·(x_i − y) into gx and gl (uninitialised on
+  // entry; either may be undefined: not wanted); soft (SoftPool, l = x): their sum
+  // go·w_i·(1 + x_i − y) into gx, gl undefined.
   void (*weighted_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
-                            const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, const PoolGeometry& g);
+                            const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, bool soft, const PoolGeometry& g);
   // Training: picks in each window the first element whose running sum passes u·Σa
   // (u a counter-based draw from `seed` and the output's index), writes its value and flat
   // index; a zero-sum window gives 0 and its first index. Eval (idx null): y = Σa² / Σa.
