@@ -48,6 +48,9 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
+  m.def("mixed_pool_tiled(Tensor self, Tensor alpha, int[] kernel_size) -> Tensor");
+  m.def("mixed_pool_tiled_backward(Tensor grad_output, Tensor self, Tensor alpha, int[] kernel_size, "
+        "bool[2] output_mask) -> (Tensor, Tensor)");
   m.def("sort_pool2d_forward(Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) -> (Tensor, Tensor)");
   m.def("sort_pool2d_backward(Tensor grad_output, Tensor self, Tensor weights, Tensor ranks, int[2] kernel_size, "
         "int[2] stride) -> (Tensor, Tensor)");
@@ -94,12 +97,47 @@ void check_mode(const char* op, const std::string& mode, std::initializer_list<c
   TORCH_CHECK(false, "fancy::", op, ": unknown mode '", mode, "'; expected one of ", list);
 }
 
+// Whether pooling windows `k` tile x (stride = kernel, no padding, no partial window) in
+// one of the shapes the fused kernels keep in registers: 2 or 3 wide, 1-D; 2×2 or 3×3,
+// 2-D; 1×2×2 or 1×3×3, 3-D.
+bool windows_tile(const Tensor& x, int64_t nd, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+  if (!(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) || k.size() != size_t(nd)) return false;
+  if (!(s.empty() || s == k)) return false;
+  for (int64_t v : p) {
+    if (v != 0) return false;
+  }
+  const int64_t last = k.back();
+  if (last != 2 && last != 3) return false;
+  if (nd >= 2 && k[nd - 2] != last) return false;
+  if (nd == 3 && k[0] != 1) return false;
+  for (int64_t i = 0; i < nd; ++i) {
+    if (ceil && x.size(x.dim() - nd + i) % k[i] != 0) return false;  // a partial last window
+  }
+  return true;
+}
+
 // α·max + (1 − α)·avg (Yu et al. 2014). α: a scalar or one per channel (learnable), or with
-// `random` a 0/1 draw per output in training (its expectation, 1/2, in evaluation).
+// `random` a 0/1 draw per output in training (its expectation, 1/2, in evaluation). Windows
+// that tile the input run one fused kernel; the others compose max and average pooling.
 template <int64_t ND>
 Tensor mixed_pool(const Tensor& x, const Tensor& alpha, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil,
                   bool training, bool random, c10::optional<at::Generator> gen) {
   const std::string name = nd_op_name("mixed_pool", ND);
+  static auto fused = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef)>("mixed_pool_tiled");
+  const bool tiled = windows_tile(x, ND, k, s, p, ceil);
+  if (!random) {
+    const int64_t C = x.size(x.dim() - ND - 1);
+    TORCH_CHECK(alpha.numel() == 1 || (alpha.dim() == 1 && alpha.numel() == C), "fancy::", name,
+                ": alpha must hold one value or one per channel (", C, "), got shape ",
+                shape_str(alpha.sizes()));
+    if (tiled) return fused.call(x, alpha.reshape({-1}).to(x.scalar_type()), k);
+  } else if (tiled) {
+    if (!training) return fused.call(x, at::full({1}, 0.5, x.options()), k);
+    // The draws as the composition makes them: one per output, from the generator.
+    IntVec out(x.sizes().begin(), x.sizes().end());
+    for (int64_t i = 0; i < ND; ++i) out[x.dim() - ND + i] /= k[i];
+    return fused.call(x, at::bernoulli(at::full(out, 0.5, x.options()), gen), k);
+  }
   const Tensor mx = max_pool_nd(x, ND, k, s, p, ceil);
   const Tensor av = avg_pool_nd(x, ND, k, s, p, ceil);
   Tensor a;

@@ -330,18 +330,49 @@ def test_sort_pool_ranks_ties_and_nan_against_a_plain_reference(k, s):
 
 
 # ---------------------------------------------------------------------- mixed, gated, GeM
-def test_mixed_pool_learnable_alpha_scalar_and_per_channel():
-    x = _rand(2, 3, 8, 8)
+@pytest.mark.parametrize("k,s,p,shape,cl", [
+    (2, None, 0, (2, 3, 8, 8), False),    # tiled: the fused kernel
+    (3, None, 0, (2, 3, 10, 11), True),   # tiled, rows/columns no window covers, channels-last
+    (3, 2, 1, (2, 3, 9, 8), False),       # overlapping: the composition
+])
+def test_mixed_pool_learnable_alpha_scalar_and_per_channel(k, s, p, shape, cl):
+    x0 = _rand(*shape)
+    x0[0, 1, 1, 1] = x0[0, 1, 0, 0]  # a tie inside a window
     for alpha in (torch.tensor(0.3, dtype=D), torch.tensor([0.1, 0.5, 0.9], dtype=D)):
+        x = (x0.contiguous(memory_format=torch.channels_last) if cl else x0.clone()).requires_grad_()
         a = alpha.clone().requires_grad_()
-        y = fancy.mixed_pool2d(x, a, 2)
-        ar = alpha.clone().requires_grad_()
+        y = fancy.mixed_pool2d(x, a, k, s, p)
+        xr, ar = x0.clone().requires_grad_(), alpha.clone().requires_grad_()
         av = ar.view(-1, 1, 1) if ar.dim() else ar
-        ref = av * F.max_pool2d(x, 2) + (1 - av) * F.avg_pool2d(x, 2)
+        ref = av * F.max_pool2d(xr, k, s, p) + (1 - av) * F.avg_pool2d(xr, k, s, p)
         _close(y, ref)
-        y.sum().backward()
-        ref.sum().backward()
+        g = _rand(*y.shape, seed=6)
+        y.backward(g)
+        ref.backward(g)
         _close(a.grad, ar.grad)
+        _close(x.grad, xr.grad)
+        assert x.grad.is_contiguous(memory_format=torch.channels_last) == cl
+    x32 = x0.float()
+    torch.testing.assert_close(fancy.mixed_pool2d(x32, torch.tensor(0.3), k, s, p),
+                               0.3 * F.max_pool2d(x32, k, s, p) + 0.7 * F.avg_pool2d(x32, k, s, p))
+
+
+def test_mixed_pool_1d_3d_and_nan_follow_max_pooling():
+    x = _rand(2, 3, 11).requires_grad_()
+    y = fancy.mixed_pool1d(x, torch.tensor(0.25, dtype=D), 2)
+    xr = x.detach().clone().requires_grad_()
+    ref = 0.25 * F.max_pool1d(xr, 2) + 0.75 * F.avg_pool1d(xr, 2)
+    _close(y, ref)
+    y.backward(torch.ones_like(y))
+    ref.backward(torch.ones_like(ref))
+    _close(x.grad, xr.grad)
+    x3 = _rand(1, 2, 3, 4, 6)
+    _close(fancy.mixed_pool3d(x3, torch.tensor(0.6, dtype=D), (1, 2, 2)),
+           0.6 * F.max_pool3d(x3, (1, 2, 2)) + 0.4 * F.avg_pool3d(x3, (1, 2, 2)))
+    xn = _rand(1, 1, 4, 4)
+    xn[0, 0, 0, 1] = float("nan")
+    yn = fancy.mixed_pool2d(xn, torch.tensor(0.5, dtype=D), 2)
+    assert yn[0, 0, 0, 0].isnan() and not yn[0, 0, 1:, :].isnan().any()
 
 
 def test_mixed_pool_random_mode_picks_max_or_avg_per_window():
@@ -351,6 +382,13 @@ def test_mixed_pool_random_mode_picks_max_or_avg_per_window():
     is_max, is_avg = (y == mx), (y == av)
     assert (is_max | is_avg).all() and is_max.any() and is_avg.any()
     _close(fancy.mixed_pool2d(x, 0.0, 2, training=False, random=True), (mx + av) / 2)
+    # The gradient follows each window's draw: max pooling's where it picked max, else the mean's.
+    xg = x.clone().requires_grad_()
+    fancy.mixed_pool2d(xg, 0.0, 2, training=True, random=True, generator=torch.Generator().manual_seed(1)).sum().backward()
+    xr = x.clone().requires_grad_()
+    pick = is_max.to(D)
+    (pick * F.max_pool2d(xr, 2) + (1 - pick) * F.avg_pool2d(xr, 2)).sum().backward()
+    _close(xg.grad, xr.grad)
 
 
 def test_gated_pool_matches_composition():
@@ -431,6 +469,8 @@ def test_float64_gradcheck_every_op():
     assert gc(lambda t: fancy.kmax_pool(t, 3)[0], (x,))
     assert gc(lambda t, w: fancy.sort_pool2d(t, w, 2), (x, _rand(3, seed=4).requires_grad_()))
     assert gc(lambda t, a: fancy.mixed_pool2d(t, a, 2), (x, torch.tensor([0.2, 0.7], dtype=D, requires_grad=True)))
+    assert gc(lambda t, a: fancy.mixed_pool2d(t, a, 3), (x, torch.tensor(0.4, dtype=D, requires_grad=True)))
+    assert gc(lambda t: fancy.soft_pool2d(t, 2), (x,))
     assert gc(lambda t, g: fancy.gated_pool2d(t, g, 2), (x, _rand(2, 2, seed=5).requires_grad_()))
     assert gc(lambda t, p: fancy.gem_pool(t, p), (xp, torch.tensor(2.5, dtype=D, requires_grad=True)))
     assert gc(lambda t: fancy.spatial_pyramid_pool2d(t, (1, 2), "avg"), (x,))

@@ -124,6 +124,31 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   return {out[0], out[1]};
 }
 
+// Mixed pooling over tiled windows: ∂x and ∂α from one backward op (only those needed).
+struct MixedPoolFunction : torch::autograd::Function<MixedPoolFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& alpha, IntVec k) {
+    static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef)>("mixed_pool_tiled");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    Tensor y = op.call(x, alpha, k);
+    ctx->save_for_backward({x, alpha});
+    ctx->saved_data["k"] = k;
+    return {y};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    refuse_double_backward("mixed_pool");
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, IntArrayRef, std::array<bool, 2>)>(
+        "mixed_pool_tiled_backward");
+    auto v = ctx->get_saved_variables();
+    const std::array<bool, 2> mask{ctx->needs_input_grad(0), ctx->needs_input_grad(1)};
+    auto [gx, ga] = op.call(grads[0].contiguous(), v[0], v[1], ctx->saved_data["k"].toIntVector(), mask);
+    return {mask[0] ? gx : Tensor(), mask[1] ? ga : Tensor(), Tensor()};
+  }
+};
+
+Tensor mixed_pool_tiled(const Tensor& x, const Tensor& alpha, IntArrayRef k) {
+  return MixedPoolFunction::apply(x, alpha, k.vec())[0];
+}
+
 // Sort pooling: y = Σ_j w_j · x[rank_j]; the backward op gives ∂/∂x[rank_j] += go·w_j and
 // ∂/∂w_j = Σ go·x[rank_j].
 struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
@@ -189,6 +214,7 @@ TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
   m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
   m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("mixed_pool_tiled", TORCH_FN(mixed_pool_tiled));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
   m.impl("kmax_pool", TORCH_FN(kmax_pool));
 }

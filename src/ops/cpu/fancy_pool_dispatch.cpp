@@ -169,6 +169,63 @@ Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Te
   return finish(gx, x, nd, w.channels_last);
 }
 
+// ------------------------------------------------------------------ mixed pooling
+// alpha as the kernel reads it: mode 0 (one value), 1 (one per channel) or 2 (one per
+// output, in the output's shape), contiguous, in the input's dtype.
+struct MixedAlpha {
+  Tensor a;
+  int mode;
+};
+
+MixedAlpha mixed_alpha(const char* op, const Tensor& alpha, const Tensor& x, int64_t nd, const PoolGeometry& g) {
+  TORCH_CHECK(alpha.scalar_type() == x.scalar_type(), op, ": alpha dtype ", alpha.scalar_type(),
+              " must equal the input dtype ", x.scalar_type());
+  if (alpha.numel() == 1) return {alpha.reshape({1}).contiguous(), 0};
+  if (alpha.dim() == 1 && alpha.numel() == g.C) return {alpha.contiguous(), 1};
+  PoolGeometry tmp = g;
+  const Tensor y_like = output_view(new_output_5d(g, x.options()), x, nd);
+  TORCH_CHECK(alpha.sizes() == y_like.sizes(), op, ": alpha must hold one value, one per channel (", g.C,
+              ") or one per output ", shape_str(y_like.sizes()), ", got shape ", shape_str(alpha.sizes()));
+  return {as_5d(alpha.contiguous(), nd, tmp), 2};
+}
+
+Tensor mixed_pool_tiled(const Tensor& x, const Tensor& alpha, IntArrayRef k) {
+  const char* op = "mixed_pool_tiled";
+  const int64_t nd = k.size();
+  Windowed w = windowed(op, x, nd, k, k, std::vector<int64_t>(nd, 0), false);
+  const MixedAlpha a = mixed_alpha(op, alpha, x, nd, w.g);
+  Tensor y5 = new_output_5d(w.g, w.x5.options());
+  cpu_fancy_pool_kernels().mixed_forward(w.x5, a.a, a.mode, y5, w.g);
+  return finish(y5, x, nd, w.channels_last);
+}
+
+TT mixed_pool_tiled_backward(const Tensor& go, const Tensor& x, const Tensor& alpha, IntArrayRef k,
+                             std::array<bool, 2> output_mask) {
+  const char* op = "mixed_pool_tiled_backward";
+  const int64_t nd = k.size();
+  Windowed w = windowed(op, x, nd, k, k, std::vector<int64_t>(nd, 0), false);
+  const MixedAlpha a = mixed_alpha(op, alpha, x, nd, w.g);
+  TORCH_CHECK(!(output_mask[1] && a.mode == 2), op, ": no gradient for an alpha per output (random mixing)");
+  Tensor go5 = same_shape_5d(go, nd, w.g);
+  Tensor gx = output_mask[0] ? empty_large(w.x5.sizes(), w.x5.options()) : Tensor();
+  const int64_t rows = w.g.N * w.g.C * w.g.dim[0].out * w.g.dim[1].out;
+  Tensor row_sums = output_mask[1] ? at::empty({rows}, x.options()) : Tensor();
+  cpu_fancy_pool_kernels().mixed_backward(go5, w.x5, a.a, a.mode, gx, row_sums, w.g);
+  Tensor galpha;
+  if (output_mask[1]) {
+    // ∂α = Σ go·(max − mean): the rows' sums added in order (any thread count, same bits).
+    galpha = at::zeros({a.mode == 0 ? int64_t(1) : w.g.C}, at::TensorOptions().dtype(at::kDouble));
+    double* gp = galpha.data_ptr<double>();
+    const Tensor rs = row_sums.to(at::kDouble);
+    const double* rp = rs.data_ptr<double>();
+    const int64_t per_channel = rows / (w.g.N * w.g.C);
+    for (int64_t r = 0; r < rows; ++r) gp[a.mode == 0 ? 0 : (r / per_channel) % w.g.C] += rp[r];
+    galpha = galpha.to(alpha.scalar_type()).view(alpha.sizes());
+  }
+  return {output_mask[0] ? finish(gx, x, nd, w.channels_last) : at::empty({0}, x.options()),
+          output_mask[1] ? galpha : at::empty({0}, x.options())};
+}
+
 // ------------------------------------------------------------------ sort pooling
 TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s) {
   const char* op = "sort_pool2d";
@@ -241,6 +298,8 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
   m.impl("stochastic_pool_train_backward", TORCH_FN(stochastic_pool_train_backward));
   m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
+  m.impl("mixed_pool_tiled", TORCH_FN(mixed_pool_tiled));
+  m.impl("mixed_pool_tiled_backward", TORCH_FN(mixed_pool_tiled_backward));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
   m.impl("sort_pool2d_backward", TORCH_FN(sort_pool2d_backward));
   m.impl("kmax_pool", TORCH_FN(kmax_pool));

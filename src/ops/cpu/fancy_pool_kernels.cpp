@@ -729,6 +729,149 @@ void stochastic_eval_backward_t(const at::Tensor& grad_out, const at::Tensor& x,
   });
 }
 
+// ------------------------------------------------------------------ mixed pooling
+// Tiled windows only (the composition of max and average pooling covers the rest):
+// y = a·max + (1 − a)·mean. a = alpha[0], alpha[c] or alpha[output] (mode 0, 1, 2).
+// The row's α, one per output: alpha's own row (mode 2) or `scratch` filled with the one
+// value (mode 0) or the row's channel's (mode 1) — read unconditionally, so loops vectorise.
+template <typename T>
+const T* mixed_alpha_row(const T* alpha, int mode, int64_t row, int64_t w_out, int64_t planes_per_c, int64_t C,
+                         int64_t h_out, std::vector<T>& scratch) {
+  if (mode == 2) return alpha + row * w_out;
+  std::fill(scratch.begin(), scratch.end(), mode == 0 ? alpha[0] : alpha[(row / h_out / planes_per_c) % C]);
+  return scratch.data();
+}
+
+// The window's maximum (NaN wins; ties and NaNs as max pooling: the last NaN, else the
+// first largest), its position and its sum.
+template <int N, typename T>
+inline void window_max_sum(const T (&v)[N], T& m, int& am, T& sum) {
+  m = v[0];
+  am = 0;
+  sum = v[0];
+#pragma GCC unroll 16
+  for (int t = 1; t < N; ++t) {
+    const bool take = v[t] > m || v[t] != v[t];
+    m = take ? v[t] : m;
+    am = take ? t : am;
+    sum += v[t];
+  }
+}
+
+template <int R, int KW, typename T>
+void mixed_forward_tiled(const T* xp, const T* ap, int mode, T* yp, const PoolGeometry& g) {
+  constexpr int n = R * KW;
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t D = g.dim[0].out, C = g.C;
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * n)), [&](int64_t b, int64_t e) {
+    const int64_t w_out = W.out, h_out = H.out;
+    std::vector<T> alpha_row(w_out);
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / h_out, oh = row % h_out;
+      const T* xr[R];
+      for (int r = 0; r < R; ++r) xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+      T* __restrict y = yp + row * w_out;
+      const T* __restrict arow = mixed_alpha_row(ap, mode, row, w_out, D, C, h_out, alpha_row);
+      for (int64_t ow = 0; ow < w_out; ++ow) {
+        T v[n];
+#pragma GCC unroll 16
+        for (int t = 0; t < n; ++t) v[t] = xr[t / KW][ow * KW + t % KW];
+        T m, sum;
+        int am;
+        window_max_sum(v, m, am, sum);
+        const T a = arow[ow];
+        y[ow] = a * m + (1 - a) * (sum / T(n));
+      }
+    }
+  });
+}
+
+// One input row r of tiled windows: g = spread + peak where the window's argmax is.
+template <int KW, typename T>
+void mixed_grad_row(const T* __restrict spread, const T* __restrict peak, const int32_t* __restrict am, int r,
+                    T* __restrict g, int64_t n) {
+  for (int64_t ow = 0; ow < n; ++ow) {
+#pragma GCC unroll 16
+    for (int j = 0; j < KW; ++j) g[ow * KW + j] = spread[ow] + (am[ow] == r * KW + j ? peak[ow] : T(0));
+  }
+}
+
+// gx (if defined) = go·(a·[t = argmax] + (1 − a)/n), each element written once; gsum (if
+// defined, one per output row) = Σ go·(max − mean) along the row, in order.
+// Per output of one row of tiled windows (rows `stride` apart from x): the terms of the
+// backward. Restrict-qualified parameters, so the loop vectorises.
+template <int R, int KW, typename T>
+void mixed_terms_row(const T* __restrict x, int64_t stride, const T* __restrict go, const T* __restrict alpha,
+                     T* __restrict spread, T* __restrict peak, int32_t* __restrict argmax, T* __restrict diff,
+                     int64_t n_out) {
+  constexpr int n = R * KW;
+  for (int64_t ow = 0; ow < n_out; ++ow) {
+    T v[n];
+#pragma GCC unroll 16
+    for (int t = 0; t < n; ++t) v[t] = x[(t / KW) * stride + ow * KW + t % KW];
+    T m, sum;
+    int am;
+    window_max_sum(v, m, am, sum);
+    diff[ow] = go[ow] * (m - sum / T(n));
+    spread[ow] = go[ow] * (1 - alpha[ow]) / T(n);
+    peak[ow] = go[ow] * alpha[ow];
+    argmax[ow] = am;
+  }
+}
+
+// gx (if defined) = go·(a·[t = argmax] + (1 − a)/n), each element written once; gsum (if
+// defined, one per output row) = Σ go·(max − mean) along the row, in order.
+template <int R, int KW, typename T>
+void mixed_backward_tiled(const T* go, const T* xp, const T* ap, int mode, T* gxp, T* gsum, const PoolGeometry& g) {
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  const int64_t D = g.dim[0].out, C = g.C;
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    const int64_t w_out = W.out, h_out = H.out;
+    std::vector<T> spread(w_out), peak(w_out), diff(w_out), alpha_row(w_out);
+    std::vector<int32_t> argmax(w_out);
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t plane = row / h_out, oh = row % h_out;
+      const int64_t x0 = (plane * H.in + oh * R) * W.in;  // the window rows' first element
+      const T* arow = mixed_alpha_row(ap, mode, row, w_out, D, C, h_out, alpha_row);
+      mixed_terms_row<R, KW>(xp + x0, W.in, go + row * w_out, arow, spread.data(), peak.data(), argmax.data(),
+                             diff.data(), w_out);
+      if (gsum) {  // summed in order here: a sum in the loop above would keep it scalar
+        T acc = 0;
+        for (int64_t ow = 0; ow < w_out; ++ow) acc += diff[ow];
+        gsum[row] = acc;
+      }
+      if (gxp) {
+        for (int r = 0; r < R; ++r) {
+          mixed_grad_row<KW>(spread.data(), peak.data(), argmax.data(), r, gxp + x0 + r * W.in, w_out);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void mixed_forward_t(const at::Tensor& x, const at::Tensor& alpha, int mode, at::Tensor& y, const PoolGeometry& g) {
+  const bool tiled = with_tile(tile_of(g), [&](auto r, auto kw) {
+    mixed_forward_tiled<r.value, kw.value>(x.data_ptr<T>(), alpha.data_ptr<T>(), mode, y.data_ptr<T>(), g);
+  });
+  TORCH_CHECK(tiled, "mixed_pool_tiled: the windows do not tile the input (kernel = stride, no padding)");
+}
+
+template <typename T>
+void mixed_backward_t(const at::Tensor& go, const at::Tensor& x, const at::Tensor& alpha, int mode, at::Tensor& gx,
+                      at::Tensor& gsum, const PoolGeometry& g) {
+  const Tile tile = tile_of(g);
+  TORCH_CHECK(tile != Tile::None, "mixed_pool_tiled_backward: the windows do not tile the input");
+  if (gx.defined() && !tiles_cover(g)) gx.zero_();
+  with_tile(tile, [&](auto r, auto kw) {
+    mixed_backward_tiled<r.value, kw.value>(go.data_ptr<T>(), x.data_ptr<T>(), alpha.data_ptr<T>(), mode,
+                                            gx.defined() ? gx.data_ptr<T>() : nullptr,
+                                            gsum.defined() ? gsum.data_ptr<T>() : nullptr, g);
+  });
+}
+
 // ------------------------------------------------------------------ sort pooling
 // "a before b" in descending order: larger first, NaN largest, ties by position.
 template <typename T>
@@ -958,6 +1101,14 @@ void stochastic_eval_backward(const at::Tensor& go, const at::Tensor& x, const a
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_eval_backward",
                              [&] { stochastic_eval_backward_t<scalar_t>(go, x, y, gx, g); });
 }
+void mixed_forward(const at::Tensor& x, const at::Tensor& alpha, int mode, at::Tensor& y, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mixed_forward", [&] { mixed_forward_t<scalar_t>(x, alpha, mode, y, g); });
+}
+void mixed_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& alpha, int mode, at::Tensor& gx,
+                    at::Tensor& gsum, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mixed_backward",
+                             [&] { mixed_backward_t<scalar_t>(go, x, alpha, mode, gx, gsum, g); });
+}
 void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::Tensor& ranks,
                   const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
@@ -974,7 +1125,8 @@ void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor
 }  // namespace
 
 const FancyPoolKernels fancy_pool_kernels{weighted_forward, weighted_backward, stochastic_forward,
-                                          stochastic_train_backward, stochastic_eval_backward, sort_forward, sort_backward, kmax_forward};
+                                          stochastic_train_backward, stochastic_eval_backward, mixed_forward,
+                                          mixed_backward, sort_forward, sort_backward, kmax_forward};
 
 }  // namespace FANCY_CPU_NS
 }  // namespace ops

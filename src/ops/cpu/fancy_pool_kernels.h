@@ -32,6 +32,15 @@ struct FancyPoolKernels {
   // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
   void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                                    at::Tensor& gx, const PoolGeometry& g);
+  // Mixed pooling over windows that tile the input (k = s, no padding; the others are a
+  // composition of max and average pooling): y = a·max + (1 − a)·mean, a = alpha[0],
+  // alpha[c] or alpha[output] for mode 0, 1, 2.
+  void (*mixed_forward)(const at::Tensor& x, const at::Tensor& alpha, int mode, at::Tensor& y,
+                        const PoolGeometry& g);
+  // gx (if defined, uninitialised) = go·(a·[i = argmax] + (1 − a)/n); gsum (if defined, one
+  // per output row (n, c, d, oh)) = Σ go·(max − mean) along the row.
+  void (*mixed_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& alpha, int mode,
+                         at::Tensor& gx, at::Tensor& gsum, const PoolGeometry& g);
   // Each (full, unpadded) window sorted descending (ties: earlier first, NaN largest);
   // the offsets inside the window (row·kw + col, uint8) of its top K (= ranks.size(-1))
   // go to ranks, Σ w_j·sorted_j to y.
