@@ -48,6 +48,9 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
+  m.def("gem_pool_global(Tensor self, Tensor p, float eps) -> (Tensor, Tensor, Tensor)");
+  m.def("gem_pool_global_backward(Tensor grad_output, Tensor self, Tensor p, float eps, Tensor result, "
+        "Tensor mean_pow, Tensor mean_pow_log, bool[2] output_mask) -> (Tensor, Tensor)");
   m.def("mixed_pool_tiled(Tensor self, Tensor alpha, int[] kernel_size) -> Tensor");
   m.def("mixed_pool_tiled_backward(Tensor grad_output, Tensor self, Tensor alpha, int[] kernel_size, "
         "bool[2] output_mask) -> (Tensor, Tensor)");
@@ -240,6 +243,16 @@ Tensor gem_pool(const Tensor& x, const Tensor& p, double eps, at::OptionalIntArr
   const char* op = "fancy::gem_pool";
   TORCH_CHECK(p.numel() == 1, op, ": p must hold one value, got shape ", shape_str(p.sizes()));
   TORCH_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
+  if (!k.has_value() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) {
+    // One fused pass per (n, c) row (and one for the backward): z^p as exp(p·ln z).
+    static auto fused = op_handle<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, double)>(
+        "gem_pool_global");
+    const Tensor rows = x.flatten(2);  // (N, C, L), as global_avg_pool
+    const Tensor y = std::get<0>(fused.call(rows, p.reshape({}).to(x.scalar_type()), eps));
+    IntVec shape{x.size(0), x.size(1)};
+    if (keepdim) shape.resize(x.dim(), 1);
+    return y.reshape(shape);
+  }
   const Tensor pp = p.reshape({});
   const Tensor xp = x.clamp_min(eps).pow(pp);
   if (!k.has_value()) {

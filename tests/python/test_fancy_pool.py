@@ -421,6 +421,35 @@ def test_gem_matches_composition_global_and_windowed():
     _close(fancy.gem_pool(x[:, :, 0], 1.0, kernel_size=[2]), F.avg_pool1d(x[:, :, 0].clamp(min=1e-6), 2))
 
 
+@pytest.mark.parametrize("shape,cl", [((2, 3, 9, 7), False), ((2, 3, 8, 8), True), ((2, 3, 4, 5, 3), False)])
+def test_gem_global_fused_matches_composition(shape, cl):
+    """Global GeM runs one fused pass (z^p as exp(p ln z)): float64 to 1e-10, float32 to
+    float32's precision, gradients to x and p, values below eps clamped (no gradient)."""
+    x0 = _rand(*shape).abs()
+    x0.view(-1)[::7] = -0.5  # clamped to eps
+    for keepdim in (False, True):
+        x = (x0.contiguous(memory_format=torch.channels_last) if cl else x0.clone()).requires_grad_()
+        p = torch.tensor(2.5, dtype=D, requires_grad=True)
+        y = fancy.gem_pool(x, p, keepdim=keepdim)
+        xr, pr = x0.clone().requires_grad_(), p.detach().clone().requires_grad_()
+        dims = tuple(range(2, x0.dim()))
+        ref = xr.clamp(min=1e-6).pow(pr).mean(dims, keepdim=keepdim).pow(1 / pr)
+        _close(y, ref)
+        g = _rand(*y.shape, seed=12)
+        y.backward(g)
+        ref.backward(g)
+        _close(x.grad, xr.grad)
+        _close(p.grad, pr.grad)
+    x32 = x0.float()
+    torch.testing.assert_close(fancy.gem_pool(x32, torch.tensor(3.0)).double(),
+                               x0.clamp(min=1e-6).pow(3).mean(tuple(range(2, x0.dim()))).pow(1 / 3),
+                               rtol=2e-6, atol=1e-7)
+    xn = x0.clone()
+    xn[0, 0].view(-1)[0] = float("nan")
+    yn = fancy.gem_pool(xn, 3.0)
+    assert yn[0, 0].isnan() and not yn.view(-1)[1:].isnan().any()
+
+
 # ---------------------------------------------------------------------- pyramids and sets
 def test_spatial_pyramid_pool_fixed_length_for_any_size():
     for size in ((13, 17), (32, 20)):
@@ -471,6 +500,8 @@ def test_float64_gradcheck_every_op():
     assert gc(lambda t, a: fancy.mixed_pool2d(t, a, 2), (x, torch.tensor([0.2, 0.7], dtype=D, requires_grad=True)))
     assert gc(lambda t, a: fancy.mixed_pool2d(t, a, 3), (x, torch.tensor(0.4, dtype=D, requires_grad=True)))
     assert gc(lambda t: fancy.soft_pool2d(t, 2), (x,))
+    assert gc(lambda t, q: fancy.gem_pool(t, q), (x.detach().abs().requires_grad_(),
+                                                  torch.tensor(2.5, dtype=D, requires_grad=True)))
     assert gc(lambda t, g: fancy.gated_pool2d(t, g, 2), (x, _rand(2, 2, seed=5).requires_grad_()))
     assert gc(lambda t, p: fancy.gem_pool(t, p), (xp, torch.tensor(2.5, dtype=D, requires_grad=True)))
     assert gc(lambda t: fancy.spatial_pyramid_pool2d(t, (1, 2), "avg"), (x,))

@@ -124,6 +124,34 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   return {out[0], out[1]};
 }
 
+// Global GeM: the forward keeps mean z^p and mean z^p·ln z per row for ∂x and ∂p.
+struct GemFunction : torch::autograd::Function<GemFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& p, double eps) {
+    static auto op = op_handle<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, double)>(
+        "gem_pool_global");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [y, S, Tm] = op.call(x, p, eps);
+    ctx->save_for_backward({x, p, y, S, Tm});
+    ctx->saved_data["eps"] = eps;
+    ctx->mark_non_differentiable({S, Tm});
+    return {y, S, Tm};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    refuse_double_backward("gem_pool");
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&,
+                                  const Tensor&, std::array<bool, 2>)>("gem_pool_global_backward");
+    auto v = ctx->get_saved_variables();
+    const std::array<bool, 2> mask{ctx->needs_input_grad(0), ctx->needs_input_grad(1)};
+    auto [gx, gp] = op.call(grads[0], v[0], v[1], ctx->saved_data["eps"].toDouble(), v[2], v[3], v[4], mask);
+    return {mask[0] ? gx : Tensor(), mask[1] ? gp : Tensor(), Tensor()};
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor> gem_pool_global(const Tensor& x, const Tensor& p, double eps) {
+  auto out = GemFunction::apply(x, p, eps);
+  return {out[0], out[1], out[2]};
+}
+
 // Mixed pooling over tiled windows: ∂x and ∂α from one backward op (only those needed).
 struct MixedPoolFunction : torch::autograd::Function<MixedPoolFunction> {
   static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& alpha, IntVec k) {
@@ -214,6 +242,7 @@ TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
   m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
   m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("gem_pool_global", TORCH_FN(gem_pool_global));
   m.impl("mixed_pool_tiled", TORCH_FN(mixed_pool_tiled));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
   m.impl("kmax_pool", TORCH_FN(kmax_pool));

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Generator.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/randint.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
@@ -169,6 +170,52 @@ Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Te
   return finish(gx, x, nd, w.channels_last);
 }
 
+// ------------------------------------------------------------------ GeM (global)
+// x: (N, C, L). Returns y (N, C) and, per row, mean z^p and mean z^p·ln z (float64).
+std::tuple<Tensor, Tensor, Tensor> gem_pool_global(const Tensor& x, const Tensor& p, double eps) {
+  const char* op = "gem_pool_global";
+  check_float(op, "input", x);
+  TORCH_CHECK(x.dim() == 3 && x.size(2) >= 1, op, ": input must be (N, C, L) with L >= 1, got shape ",
+              shape_str(x.sizes()));
+  TORCH_CHECK(p.numel() == 1, op, ": p must hold one value, got shape ", shape_str(p.sizes()));
+  TORCH_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
+  const Tensor rows = x.reshape({-1, x.size(2)}).contiguous();
+  Tensor y = at::empty({rows.size(0)}, x.options());
+  Tensor S = at::empty({rows.size(0)}, x.options().dtype(at::kDouble));
+  Tensor Tm = at::empty({rows.size(0)}, x.options().dtype(at::kDouble));
+  cpu_fancy_pool_kernels().gem_forward(rows, p.item<double>(), eps, y, S, Tm);
+  return {y.view({x.size(0), x.size(1)}), S, Tm};
+}
+
+TT gem_pool_global_backward(const Tensor& go, const Tensor& x, const Tensor& p, double eps, const Tensor& y,
+                            const Tensor& S, const Tensor& Tm, std::array<bool, 2> output_mask) {
+  const char* op = "gem_pool_global_backward";
+  TORCH_CHECK(x.dim() == 3 && go.sizes() == y.sizes() && y.numel() == x.size(0) * x.size(1) &&
+                  S.numel() == y.numel() && Tm.numel() == y.numel(),
+              op, ": shapes do not match (input ", shape_str(x.sizes()), ", grad_output ", shape_str(go.sizes()),
+              ", result ", shape_str(y.sizes()), ")");
+  const double pv = p.item<double>();
+  const Tensor rows = x.reshape({-1, x.size(2)}).contiguous();
+  const Tensor gof = go.reshape({-1}).contiguous(), yf = y.reshape({-1}).contiguous();
+  Tensor gx;
+  if (output_mask[0]) {
+    gx = empty_large(rows.sizes(), rows.options());
+    cpu_fancy_pool_kernels().gem_backward(gof, rows, pv, eps, yf, S, gx);
+    gx = gx.view(x.sizes());
+  }
+  Tensor gp;
+  if (output_mask[1]) {
+    // ∂y/∂p = y·(Tm/(p·S) − ln S/p²), summed over rows in order.
+    const Tensor g64 = gof.to(at::kDouble), y64 = yf.to(at::kDouble);
+    const double *gq = g64.data_ptr<double>(), *yq = y64.data_ptr<double>();
+    const double *sq = S.data_ptr<double>(), *tq = Tm.data_ptr<double>();
+    double acc = 0;
+    for (int64_t r = 0; r < y64.numel(); ++r) acc += gq[r] * yq[r] * (tq[r] / (pv * sq[r]) - std::log(sq[r]) / (pv * pv));
+    gp = at::full(p.sizes(), acc, p.options());
+  }
+  return {output_mask[0] ? gx : at::empty({0}, x.options()), output_mask[1] ? gp : at::empty({0}, p.options())};
+}
+
 // ------------------------------------------------------------------ mixed pooling
 // alpha as the kernel reads it: mode 0 (one value), 1 (one per channel) or 2 (one per
 // output, in the output's shape), contiguous, in the input's dtype.
@@ -298,6 +345,8 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
   m.impl("stochastic_pool_train_backward", TORCH_FN(stochastic_pool_train_backward));
   m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
+  m.impl("gem_pool_global", TORCH_FN(gem_pool_global));
+  m.impl("gem_pool_global_backward", TORCH_FN(gem_pool_global_backward));
   m.impl("mixed_pool_tiled", TORCH_FN(mixed_pool_tiled));
   m.impl("mixed_pool_tiled_backward", TORCH_FN(mixed_pool_tiled_backward));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));

@@ -24,12 +24,9 @@ namespace ops {
 namespace FANCY_CPU_NS {
 namespace {
 
-// e^x for x ≤ 0 (arguments are always shifted by the window's maximum), written so the
-// compiler vectorises it: Cephes' expf polynomial (about 1 ulp), exact 2^n by exponent
-// bits. Below −87.3 the result flushes to 0, where float's normal range ends.
-inline float exp_nonpositive(float x) {
-  const float tiny = x < -87.3f ? 0.0f : 1.0f;
-  x = x < -87.3f ? -87.3f : x;
+// e^x for x in [−87.3, 88.37], written so the compiler vectorises it: Cephes' expf
+// polynomial (about 1 ulp), exact 2^n by exponent bits (n ≤ 127).
+inline float exp_poly(float x) {
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
@@ -41,10 +38,53 @@ inline float exp_nonpositive(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  const float scale = __builtin_bit_cast(float, bits);
-  return tiny * p * scale;
+  return p * __builtin_bit_cast(float, bits);
+}
+
+// e^x for x ≤ 0 (arguments are always shifted by the window's maximum). Below −87.3 the
+// result flushes to 0, where float's normal range ends.
+inline float exp_nonpositive(float x) {
+  const float tiny = x < -87.3f ? 0.0f : 1.0f;
+  return tiny * exp_poly(x < -87.3f ? -87.3f : x);
 }
 inline double exp_nonpositive(double x) { return std::exp(x); }
+
+// e^x for any x, vectorisable: 0 below −87.3, +inf above float's range, NaN stays NaN.
+inline float exp_any(float x) {
+  constexpr float hi = 88.3762626647949f;
+  const float c = x < -87.3f ? -87.3f : (x > hi ? hi : x);
+  const float r = exp_poly(c);
+  return x < -87.3f ? 0.0f : (x > hi ? std::numeric_limits<float>::infinity() : r);
+}
+inline double exp_any(double x) { return std::exp(x); }
+
+// ln x for x > 0, vectorisable: Cephes' logf (mantissa in [√½, √2), a degree-9 polynomial,
+// about 1 ulp); +inf and NaN pass through. Only called on x ≥ eps > 0.
+inline float log_positive(float x) {
+  const int32_t bits = __builtin_bit_cast(int32_t, x);
+  int32_t e = ((bits >> 23) & 0xff) - 126;
+  float m = __builtin_bit_cast(float, (bits & 0x007fffff) | 0x3f000000);  // [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e = small ? e - 1 : e;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = static_cast<float>(e);
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  const float r = m + y + 0.693359375f * fe;
+  return x < std::numeric_limits<float>::infinity() ? r : x;  // +inf, NaN
+}
+inline double log_positive(double x) { return std::log(x); }
 
 struct Range {
   int64_t start, end;
@@ -872,6 +912,82 @@ void mixed_backward_t(const at::Tensor& go, const at::Tensor& x, const at::Tenso
   });
 }
 
+// ------------------------------------------------------------------ GeM (global)
+// Rows of a (rows, L) tensor: z = max(x, eps), S = mean z^p, Tm = mean z^p·ln z, y = S^(1/p).
+// Sums over blocks of 256 in vector lanes, the blocks added in double, in order.
+template <typename T>
+void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm) {
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  double* sp = S.data_ptr<double>();
+  double* tp = Tm.data_ptr<double>();
+  const int64_t rows = x.size(0), L = x.size(1);
+  const T pt = static_cast<T>(p), et = static_cast<T>(eps);
+  constexpr int kLanes = 16, kBlock = 256;
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* __restrict xr = xp + r * L;
+      double s = 0, t = 0;
+      for (int64_t i0 = 0; i0 < L; i0 += kBlock) {
+        const int64_t len = std::min<int64_t>(kBlock, L - i0);
+        T ls[kLanes] = {}, lt[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= len; i += kLanes) {
+          for (int l = 0; l < kLanes; ++l) {  // the lanes: one vector
+            const T v = xr[i0 + i + l];
+            const T z = v < et ? et : v;  // NaN stays
+            const T lz = log_positive(z);
+            const T zp = exp_any(pt * lz);
+            ls[l] += zp;
+            lt[l] += zp * lz;
+          }
+        }
+        for (; i < len; ++i) {
+          const T v = xr[i0 + i];
+          const T z = v < et ? et : v;
+          const T lz = log_positive(z);
+          const T zp = exp_any(pt * lz);
+          ls[0] += zp;
+          lt[0] += zp * lz;
+        }
+        for (int l = 0; l < kLanes; ++l) {
+          s += ls[l];
+          t += lt[l];
+        }
+      }
+      sp[r] = s / double(L);
+      tp[r] = t / double(L);
+      yp[r] = static_cast<T>(std::pow(sp[r], 1.0 / p));
+    }
+  });
+}
+
+// gx = go·y·z^(p−1) / (L·S) where x ≥ eps (clamp's gradient), else 0.
+template <typename T>
+void gem_backward_t(const at::Tensor& go, const at::Tensor& x, double p, double eps, const at::Tensor& y,
+                    const at::Tensor& S, at::Tensor& gx) {
+  const T* gop = go.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  const double* sp = S.data_ptr<double>();
+  T* gp = gx.data_ptr<T>();
+  const int64_t rows = x.size(0), L = x.size(1);
+  const T pm1 = static_cast<T>(p - 1), et = static_cast<T>(eps);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T c = static_cast<T>(double(gop[r]) * double(yp[r]) / (double(L) * sp[r]));
+      const T* __restrict xr = xp + r * L;
+      T* __restrict gr = gp + r * L;
+      for (int64_t i = 0; i < L; ++i) {
+        const T v = xr[i];
+        const T z = v < et ? et : v;
+        const T d = c * exp_any(pm1 * log_positive(z));
+        gr[i] = v >= et ? d : (v != v ? v : T(0));  // NaN passes as NaN, as in the composition
+      }
+    }
+  });
+}
+
 // ------------------------------------------------------------------ sort pooling
 // "a before b" in descending order: larger first, NaN largest, ties by position.
 template <typename T>
@@ -1109,6 +1225,13 @@ void mixed_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor&
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mixed_backward",
                              [&] { mixed_backward_t<scalar_t>(go, x, alpha, mode, gx, gsum, g); });
 }
+void gem_forward(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gem_forward", [&] { gem_forward_t<scalar_t>(x, p, eps, y, S, Tm); });
+}
+void gem_backward(const at::Tensor& go, const at::Tensor& x, double p, double eps, const at::Tensor& y,
+                  const at::Tensor& S, at::Tensor& gx) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gem_backward", [&] { gem_backward_t<scalar_t>(go, x, p, eps, y, S, gx); });
+}
 void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::Tensor& ranks,
                   const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
@@ -1126,7 +1249,8 @@ void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor
 
 const FancyPoolKernels fancy_pool_kernels{weighted_forward, weighted_backward, stochastic_forward,
                                           stochastic_train_backward, stochastic_eval_backward, mixed_forward,
-                                          mixed_backward, sort_forward, sort_backward, kmax_forward};
+                                          mixed_backward, gem_forward, gem_backward, sort_forward, sort_backward,
+                                          kmax_forward};
 
 }  // namespace FANCY_CPU_NS
 }  // namespace ops

@@ -41,6 +41,12 @@ struct FancyPoolKernels {
   // per output row (n, c, d, oh)) = Σ go·(max − mean) along the row.
   void (*mixed_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& alpha, int mode,
                          at::Tensor& gx, at::Tensor& gsum, const PoolGeometry& g);
+  // Global GeM over the rows of a contiguous (rows, L) tensor: z = max(x, eps), S = mean z^p
+  // and Tm = mean z^p·ln z (float64, for the backward), y = S^(1/p).
+  void (*gem_forward)(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm);
+  // gx = go·y·z^(p−1) / (L·S) where x ≥ eps, else 0 (gx uninitialised).
+  void (*gem_backward)(const at::Tensor& grad_out, const at::Tensor& x, double p, double eps, const at::Tensor& y,
+                       const at::Tensor& S, at::Tensor& gx);
   // Each (full, unpadded) window sorted descending (ties: earlier first, NaN largest);
   // the offsets inside the window (row·kw + col, uint8) of its top K (= ranks.size(-1))
   // go to ranks, Σ w_j·sorted_j to y.
