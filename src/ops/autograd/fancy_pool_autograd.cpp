@@ -2,6 +2,7 @@
 // they call). Each backward calls a backward op of the dispatcher or plain ATen ops, so
 // any backend with the forward kernels gets gradients. Double backward is refused.
 #include "ops/autograd/autograd_common.h"
+#include "ops/large_alloc.h"
 #include "ops/op_handle.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -221,7 +222,9 @@ struct KmaxFunction : torch::autograd::Function<KmaxFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("kmax_pool");
     const Tensor idx = ctx->get_saved_variables()[0];
-    Tensor gx = at::zeros(ctx->saved_data["sizes"].toIntVector(), grads[0].options())
+    // A large gradient's pages on huge pages (ops/large_alloc.h): its zero fill is most of this.
+    Tensor gx = empty_large(ctx->saved_data["sizes"].toIntVector(), grads[0].options())
+                    .zero_()
                     .scatter_(ctx->saved_data["dim"].toInt(), idx, grads[0]);
     return {gx, Tensor(), Tensor()};
   }

@@ -7,6 +7,10 @@
 // vectorises, and clipping at the borders (padding, ceil_mode) comes out of its bounds.
 #include "ops/cpu/fancy_pool_kernels.h"
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty_like.h>
@@ -1143,6 +1147,100 @@ void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::
 }
 
 // ------------------------------------------------------------------ k-max
+// Bit i set where x[i] >= tau, for 16 consecutive values (one vector compare where the
+// instruction set has it).
+inline uint32_t ge_mask16(const float* x, float tau) {
+#if defined(__AVX512F__)
+  return _mm512_cmp_ps_mask(_mm512_loadu_ps(x), _mm512_set1_ps(tau), _CMP_GE_OQ);
+#elif defined(__AVX2__)
+  const __m256 t = _mm256_set1_ps(tau);
+  const uint32_t lo = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), t, _CMP_GE_OQ));
+  const uint32_t hi = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + 8), t, _CMP_GE_OQ));
+  return lo | (hi << 8);
+#else
+  uint32_t m = 0;
+  for (int i = 0; i < 16; ++i) m |= static_cast<uint32_t>(x[i] >= tau) << i;
+  return m;
+#endif
+}
+
+// One row's k largest (k <= kGroups) without NaN. A lower bound tau of the k-th largest,
+// without a branch: the maxima of 64 interleaved groups (i mod 64), those maxima's maxima
+// over k super-groups (g mod k), and tau = the least of these k — k distinct elements are
+// >= tau. Only elements >= tau can be among the k largest (usually a few times k of them);
+// they are ranked exactly (larger first, ties to the earlier position). Returns false,
+// doing nothing, when the row holds a NaN (the caller's exact path ranks it).
+constexpr int kGroups = 64;
+inline bool kmax_row_by_groups(const float* __restrict xr, int64_t L, int64_t k, std::vector<int64_t>& cand,
+                               int64_t* __restrict pos) {
+  if (L < kGroups) return false;
+  float gm[kGroups];
+  int nan = 0;
+  for (int g = 0; g < kGroups; ++g) {
+    gm[g] = xr[g];
+    nan |= xr[g] != xr[g];
+  }
+  int64_t i0 = kGroups;
+  for (; i0 + kGroups <= L; i0 += kGroups) {
+    for (int g = 0; g < kGroups; ++g) {
+      const float v = xr[i0 + g];
+      gm[g] = v > gm[g] ? v : gm[g];
+      nan |= v != v;
+    }
+  }
+  for (int64_t g = 0; i0 + g < L; ++g) {
+    const float v = xr[i0 + g];
+    gm[g] = v > gm[g] ? v : gm[g];
+    nan |= v != v;
+  }
+  if (nan) return false;
+  float tau = std::numeric_limits<float>::infinity();
+  for (int64_t q = 0; q < k; ++q) {
+    float m = gm[q];
+    for (int64_t g = q + k; g < kGroups; g += k) m = gm[g] > m ? gm[g] : m;
+    tau = m < tau ? m : tau;
+  }
+  cand.resize(L);
+  int64_t n = 0, i = 0;
+  for (; i + 16 <= L; i += 16) {
+    for (uint32_t m = ge_mask16(xr + i, tau); m != 0; m &= m - 1) cand[n++] = i + __builtin_ctz(m);
+  }
+  for (; i < L; ++i) {
+    cand[n] = i;
+    n += xr[i] >= tau;
+  }
+  if (n <= 16) {
+    // Few candidates: each one's rank by counting (earlier ones tie in its favour), all
+    // 16 lanes at once; those ranked below k, in candidate (= position) order, are the answer.
+    float v[16];
+    int32_t rank[16];
+    for (int c = 0; c < 16; ++c) v[c] = c < n ? xr[cand[c]] : -std::numeric_limits<float>::infinity();
+    for (int c = 0; c < 16; ++c) {
+      int32_t r = 0;
+      for (int d = 0; d < 16; ++d) r += (d < c) ? (v[d] >= v[c]) : (v[d] > v[c]);
+      rank[c] = r;
+    }
+    int64_t j = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      pos[j] = cand[c];
+      j += rank[c] < k;
+    }
+    return true;
+  }
+  // Many (ties, or an unlucky bound): insertion, larger first, ties to the earlier.
+  int64_t top = 0;
+  for (int64_t q = 0; q < n; ++q) {
+    const int64_t c = cand[q];
+    if (top == k && !(xr[c] > xr[pos[k - 1]])) continue;
+    int64_t j = top < k ? top++ : k - 1;
+    for (; j > 0 && xr[c] > xr[pos[j - 1]]; --j) pos[j] = pos[j - 1];
+    pos[j] = c;
+  }
+  std::sort(pos, pos + k);  // back to the original order
+  return true;
+}
+inline bool kmax_row_by_groups(const double*, int64_t, int64_t, std::vector<int64_t>&, int64_t*) { return false; }
+
 template <typename T>
 void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
   const T* xp = x.data_ptr<T>();
@@ -1150,9 +1248,16 @@ void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tens
   int64_t* ip = indices.data_ptr<int64_t>();
   const int64_t rows = x.size(0), L = x.size(1);
   at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
-    std::vector<int64_t> pos(L);
+    std::vector<int64_t> pos(L), cand;
     for (int64_t r = b; r < e; ++r) {
       const T* xr = xp + r * L;
+      if (k <= kGroups && kmax_row_by_groups(xr, L, k, cand, pos.data())) {
+        for (int64_t j = 0; j < k; ++j) {
+          vp[r * k + j] = xr[pos[j]];
+          ip[r * k + j] = pos[j];
+        }
+        continue;
+      }
       auto before = [&](int64_t a, int64_t c) { return ranks_before(xr[a], a, xr[c], c); };
       if (k <= 32) {
         // Small k: one pass keeping the best k so far in rank order; most elements lose
