@@ -263,19 +263,28 @@ def test_kmax_ties_keep_earlier_positions():
     assert i.tolist() == [[1, 3]] and v.tolist() == [[3.0, 3.0]]
 
 
-def test_kmax_random_ties_and_nan_against_a_plain_reference():
-    """Quantised values (many ties) and NaN, k on both sides of the small-k path (32)."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kmax_random_ties_and_nan_against_a_plain_reference(dtype):
+    """Quantised values (many ties) or continuous ones, ±inf, NaN in some rows only; k on
+    both sides of every path's limit (rows of 64+ floats without NaN take the bound-and-
+    rank path, up to k = 64; the others the exact scan)."""
     g = torch.Generator().manual_seed(12)
-    for L, k in ((7, 3), (50, 5), (100, 31), (100, 33), (300, 64)):
-        x = torch.randint(0, 6, (4, L), generator=g).double()
-        x[torch.rand(4, L, generator=g) < 0.03] = float("nan")
-        v, i = fancy.kmax_pool(x, k)
-        for r in range(4):
-            row = x[r].tolist()
-            key = [(0 if math.isnan(a) else 1, -(0 if math.isnan(a) else a), j) for j, a in enumerate(row)]
-            expect = sorted(j for _, _, j in sorted(key)[:k])
-            assert i[r].tolist() == expect, (L, k, r)
-            torch.testing.assert_close(v[r], x[r, expect], equal_nan=True)
+    cases = ((7, 3), (50, 5), (64, 1), (64, 64), (100, 31), (100, 33), (300, 64), (300, 65), (400, 5), (1000, 16))
+    for L, k in cases:
+        for quantised in (True, False):
+            x = torch.randint(0, 6, (6, L), generator=g).to(dtype) if quantised else torch.randn(6, L, generator=g,
+                                                                                                  dtype=dtype)
+            x[0, torch.rand(L, generator=g) < 0.03] = float("nan")  # rows 0 and 1 hold NaN
+            x[1, L // 2] = float("nan")
+            x[2, :3] = float("inf")
+            x[3, -5:] = -float("inf")
+            v, i = fancy.kmax_pool(x, k)
+            for r in range(6):
+                row = x[r].tolist()
+                key = [(0 if math.isnan(a) else 1, -(0 if math.isnan(a) else a), j) for j, a in enumerate(row)]
+                expect = sorted(j for _, _, j in sorted(key)[:k])
+                assert i[r].tolist() == expect, (L, k, r, quantised)
+                torch.testing.assert_close(v[r], x[r, expect], equal_nan=True)
 
 
 def test_dynamic_kmax_never_selects_padding_and_reports_lengths():
