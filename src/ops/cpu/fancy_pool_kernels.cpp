@@ -550,35 +550,41 @@ bool stochastic_forward_tiled(const T* xp, uint64_t seed, T* yp, int64_t* ip, co
         continue;
       }
       int64_t* __restrict idx = ip + row * w_out;
-      for (int64_t ow = 0; ow < w_out; ++ow) {
-        T sum = 0;
-        for (int r = 0; r < R; ++r) {
-          for (int j = 0; j < KW; ++j) {
-            const T a = xr[r][ow * KW + j];
-            sum += a;
-            seen |= !(a >= 0);
+      // Chunks of 16 outputs, the last one moved back to end at w_out (recomputing a few
+      // outputs, same values): full vectors, no scalar remainder on short rows.
+      for (int64_t c0 = 0; c0 < w_out; c0 += 16) {
+        const int64_t s0 = w_out >= 16 ? std::min<int64_t>(c0, w_out - 16) : c0;
+        const int64_t s1 = std::min<int64_t>(s0 + 16, w_out);
+        for (int64_t ow = s0; ow < s1; ++ow) {
+          T sum = 0;
+          for (int r = 0; r < R; ++r) {
+            for (int j = 0; j < KW; ++j) {
+              const T a = xr[r][ow * KW + j];
+              sum += a;
+              seen |= !(a >= 0);
+            }
           }
-        }
-        const T target = uniform_at<T>(seed, static_cast<uint64_t>(row * w_out + ow)) * sum;
-        // The first positive element whose running sum passes the target; if rounding
-        // leaves none, the last positive one. Value and position tracked together.
-        T run = 0, pick_v = 0, last_v = 0;
-        int64_t pick = -1, last = -1;
-        for (int r = 0; r < R; ++r) {
-          for (int j = 0; j < KW; ++j) {
-            const T a = xr[r][ow * KW + j];
-            const int64_t pos = rel[r] + ow * KW + j;
-            run += a;
-            const bool take = pick < 0 && a > 0 && run > target;
-            pick_v = take ? a : pick_v;
-            pick = take ? pos : pick;
-            last_v = a > 0 ? a : last_v;
-            last = a > 0 ? pos : last;
+          const T target = uniform_at<T>(seed, static_cast<uint64_t>(row * w_out + ow)) * sum;
+          // The first positive element whose running sum passes the target; if rounding
+          // leaves none, the last positive one. Value and position tracked together.
+          T run = 0, pick_v = 0, last_v = 0;
+          int64_t pick = -1, last = -1;
+          for (int r = 0; r < R; ++r) {
+            for (int j = 0; j < KW; ++j) {
+              const T a = xr[r][ow * KW + j];
+              const int64_t pos = rel[r] + ow * KW + j;
+              run += a;
+              const bool take = pick < 0 && a > 0 && run > target;
+              pick_v = take ? a : pick_v;
+              pick = take ? pos : pick;
+              last_v = a > 0 ? a : last_v;
+              last = a > 0 ? pos : last;
+            }
           }
+          // A zero-sum window: 0, and its first element's index.
+          y[ow] = sum > 0 ? (pick >= 0 ? pick_v : last_v) : T(0);
+          idx[ow] = sum > 0 ? (pick >= 0 ? pick : last) : rel[0] + ow * KW;
         }
-        // A zero-sum window: 0, and its first element's index.
-        y[ow] = sum > 0 ? (pick >= 0 ? pick_v : last_v) : T(0);
-        idx[ow] = sum > 0 ? (pick >= 0 ? pick : last) : rel[0] + ow * KW;
       }
     }
     if (seen) bad.store(true, std::memory_order_relaxed);
