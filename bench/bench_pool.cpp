@@ -24,18 +24,27 @@ using torch::Tensor;
 
 namespace {
 
-int reps = 9;
+int reps = 11;
 
-double median_ms(const std::function<void()>& f) {
-  f();  // warm-up
-  std::vector<double> t;
+// Median ms of each function, timed in alternation (f0, f1, ..., f0, f1, ...) after one
+// warm-up call each, so that this VM's drifts in speed (up to 1.5x within minutes) hit
+// every side alike.
+std::vector<double> alternating_ms(const std::vector<std::function<void()>>& fs) {
+  for (const auto& f : fs) f();
+  std::vector<std::vector<double>> t(fs.size());
   for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    for (size_t j = 0; j < fs.size(); ++j) {
+      const auto a = std::chrono::steady_clock::now();
+      fs[j]();
+      t[j].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    }
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  std::vector<double> med;
+  for (auto& v : t) {
+    std::sort(v.begin(), v.end());
+    med.push_back(v[v.size() / 2]);
+  }
+  return med;
 }
 
 struct Case {
@@ -102,7 +111,8 @@ int main(int argc, char** argv) {
                                {"64×32×28×28", {64, 32, 28, 28}, false},
                                {"64×32×28×28 CL", {64, 32, 28, 28}, true}};
 
-  std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median of %d; times in ms; "
+  std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median of %d, fancy, PyTorch (and x.sum()) timed in "
+              "alternation; times in ms; "
               "ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
               cpu_name().c_str(), TORCH_VERSION, reps);
   std::printf("| op | shape | thr | fancy fwd | torch fwd | ratio | fancy BW%% | torch BW%% | fancy f+b | torch f+b | ratio |\n");
@@ -113,19 +123,20 @@ int main(int argc, char** argv) {
     const double in_bytes = x.numel() * 4.0;
     for (int threads : {1, 2}) {
       at::set_num_threads(threads);
-      const double read_ms = median_ms([&] { (void)x.sum(); });
       for (const auto& c : cases) {
         const double out_bytes = c.ours(x).numel() * 4.0;
-        const double ours = median_ms([&] { (void)c.ours(x); });
-        const double theirs = median_ms([&] { (void)c.theirs(x); });
+        // The read-rate reference (x.sum()) is timed with each case, in the same rounds.
+        const auto fwd = alternating_ms({[&] { (void)x.sum(); }, [&] { (void)c.ours(x); }, [&] { (void)c.theirs(x); }});
+        const double read_ms = fwd[0], ours = fwd[1], theirs = fwd[2];
+        Tensor xg = x.detach().requires_grad_();
         auto fb = [&](const std::function<Tensor(const Tensor&)>& f) {
-          Tensor xg = x.detach().requires_grad_();
-          return median_ms([&] {
+          return [&xg, f] {
             xg.mutable_grad() = Tensor();
             f(xg).sum().backward();
-          });
+          };
         };
-        const double ours_fb = fb(c.ours), theirs_fb = fb(c.theirs);
+        const auto both = alternating_ms({fb(c.ours), fb(c.theirs)});
+        const double ours_fb = both[0], theirs_fb = both[1];
         const double share = (in_bytes + out_bytes) / in_bytes * read_ms;
         std::printf("| %s | %s | %d | %.2f | %.2f | %.1f× | %.0f%% | %.0f%% | %.2f | %.2f | %.1f× |\n", c.op.c_str(),
                     shape.name.c_str(), threads, ours, theirs, theirs / ours, 100 * share / ours,
