@@ -268,6 +268,27 @@ def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
     _eq(yb.grad, ya.grad)
 
 
+@pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4)])
+def test_3x3_stride2_pad1_planes_bit_identical(h, w):
+    """Max and min 3x3/2 pad 1 without indices on even widths take a plane-at-a-time path
+    (rows folded first); values, NaN and the sign of zero must equal ATen's scan."""
+    g = torch.Generator().manual_seed(h * 100 + w)
+    for trial in range(6):
+        x = torch.randn(2, 3, h, w, generator=g)
+        if trial % 2:
+            x = torch.randint(-2, 3, x.shape, generator=g).float()  # ties
+            x[x == 0] = torch.where(torch.rand(int((x == 0).sum()), generator=g) < 0.5, -0.0, 0.0)
+        if trial % 3 == 2:
+            x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
+        for dt in (torch.float32, torch.float64):
+            xt = x.to(dt)
+            for ours, theirs in ((fancy.max_pool2d(xt, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1)),
+                                 (fancy.min_pool2d(xt, 3, 2, 1), -F.max_pool2d(-xt, 3, 2, 1))):
+                assert torch.equal(ours.isnan(), theirs.isnan())
+                a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
+                assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+
+
 def test_bfloat16_forward_accumulates_in_float():
     x = torch.randn(2, 5, 17, 19)
     xb = x.bfloat16()

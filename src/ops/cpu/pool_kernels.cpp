@@ -563,6 +563,69 @@ struct RowCounter {
   int64_t oh, od, plane, D, H;
 };
 
+// ---------------------------------------------------------------- 3×3 / 2, padding 1
+// Max or min pooling without indices over 3×3 windows of stride 2 and padding 1 on maps
+// of even width (the ResNet stem's pool, W = 2·OW), one (n, c) plane at a time. Along W,
+// output o of the flattened plane reads input 2o − 1, 2o, 2o + 1 — across rows too — so
+// one long loop folds every row of the plane (each input row serves two output rows),
+// and each row's first output, whose window is clipped to 2 columns, is redone. Then
+// each output row combines its 2–3 folded rows. Row first, then column: the extreme
+// ATen's scan picks (ties keep the earlier row, then column; NaN propagates).
+template <Fold F, typename A>
+void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n) {
+  for (int64_t o = 1; o < n; ++o) h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
+}
+
+template <Fold F, typename A>
+void combine_rows(const A* __restrict a, const A* __restrict b, A* __restrict out, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) out[o] = combine<F>(a[o], b[o]);
+}
+
+template <Fold F, typename T>
+bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  if (!(D.k == 1 && D.s == 1 && D.p == 0 && !g.adaptive && H.k == 3 && W.k == 3 && H.s == 2 && W.s == 2 &&
+        H.p == 1 && W.p == 1 && H.d == 1 && W.d == 1 && W.in == 2 * W.out && H.in >= 2 && W.in >= 2)) {
+    return false;
+  }
+  const int64_t planes = g.N * g.C * D.in, h_out = H.out, w_out = W.out, h_in = H.in, w_in = W.in;
+  at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> h(h_in * w_out), t(w_out);
+    for (int64_t q = b; q < e; ++q) {
+      const T* xp = x + q * h_in * w_in;
+      fold3_stride2_flat<F>(xp, h.data(), h_in * w_out);
+      for (int64_t ih = 0; ih < h_in; ++ih) h[ih * w_out] = combine<F>(xp[ih * w_in], xp[ih * w_in + 1]);
+      T* yp = y + q * h_out * w_out;
+      // While the rows are combined (cache-resident work), the next plane is requested
+      // from memory a slice per output row: one stream of loads alone reads it slower.
+      const char* next = q + 1 < e ? reinterpret_cast<const char*>(xp + h_in * w_in) : nullptr;
+      const int64_t plane_bytes = h_in * w_in * int64_t(sizeof(T));
+      const int64_t slice = ((plane_bytes + h_out - 1) / h_out + 63) / 64 * 64;
+      for (int64_t oh = 0; oh < h_out; ++oh) {
+        if (next != nullptr) {
+          for (int64_t off = oh * slice; off < std::min(plane_bytes, (oh + 1) * slice); off += 64) {
+            __builtin_prefetch(next + off);
+          }
+        }
+        const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
+        const T* first = h.data() + r0 * w_out;
+        T* out = yp + oh * w_out;
+        if (r1 - r0 == 1) {
+          std::copy(first, first + w_out, out);
+        } else if (r1 - r0 == 2) {
+          combine_rows<F>(first, first + w_out, out, w_out);
+        } else {
+          combine_rows<F>(first, first + w_out, t.data(), w_out);
+          combine_rows<F>(t.data(), first + 2 * w_out, out, w_out);
+        }
+      }
+    }
+  });
+  return true;
+}
+
 // ---------------------------------------------------------------- forward, NCDHW
 // One output row at a time. Common windows (k ≤ 3 along W, stride 1 or 2, ≤ 4 input
 // rows) take the direct path: one fused pass in ATen's scan order, border outputs
@@ -573,6 +636,9 @@ template <Fold F, bool Idx, typename T>
 void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   using A = acc_t<T>;
   const auto& g = p.g;
+  if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && !std::is_same<T, c10::BFloat16>::value) {
+    if (extreme3x3_s2p1_planes<F>(x, y, g)) return;
+  }
   const auto& D = g.dim[0];
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
