@@ -169,6 +169,18 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
       }
     }
   }
+  // The remainder into the first lanes too (masked vectors, not a scalar loop: a 784-long
+  // global pool has 16 left over per row).
+  const int64_t rem = n - i;
+  for (int j = 0; j < rem; ++j) {
+    const A x = transform<F>(static_cast<A>(v[i + j]), p);
+    if (C == Fold::Sum) {
+      lane[j] += x;
+    } else {
+      lane[j] = C == Fold::Max ? (x > lane[j] ? x : lane[j]) : (x < lane[j] ? x : lane[j]);
+      probe[j] += x * A(0);
+    }
+  }
   // Lanes combined pairwise (log2 L dependent steps instead of L).
   for (int w = L / 2; w >= 1; w /= 2) {
     for (int j = 0; j < w; ++j) {
@@ -176,8 +188,7 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
       probe[j] += probe[j + w];
     }
   }
-  A a = lane[0], pr = probe[0];
-  for (; i < n; ++i) a = combine<C>(a, transform<F>(static_cast<A>(v[i]), p));
+  const A a = lane[0], pr = probe[0];
   if (C != Fold::Sum && pr != pr) {
     for (int64_t k = 0; k < n; ++k) {
       const A x = static_cast<A>(v[k]);
@@ -638,6 +649,22 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const auto& g = p.g;
   if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && !std::is_same<T, c10::BFloat16>::value) {
     if (extreme3x3_s2p1_planes<F>(x, y, g)) return;
+  }
+  if constexpr (!Idx) {
+    // One window over each whole plane (global pooling, 1×1 adaptive): one reduction per
+    // plane, without the per-row set-up below (which cost more than a 784-value reduction).
+    bool whole = true;
+    for (const auto& d : g.dim) whole = whole && d.out == 1 && (g.adaptive || (d.k == d.in && d.p == 0 && d.d == 1));
+    if (whole) {
+      const A pw = static_cast<A>(p.norm_type);
+      const int64_t div = DivisorTable(p)(0, 0, 0), K = kernel_volume(g), n = g.plane_in();
+      at::parallel_for(0, g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {
+        for (int64_t q = b; q < e; ++q) {
+          y[q] = static_cast<T>(finish(F, reduce_span<F>(x + q * n, n, pw), div, K, p.norm_type));
+        }
+      });
+      return;
+    }
   }
   const auto& D = g.dim[0];
   const auto& H = g.dim[1];
