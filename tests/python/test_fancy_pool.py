@@ -457,6 +457,10 @@ def test_gem_global_fused_matches_composition(shape, cl):
     xn[0, 0].view(-1)[0] = float("nan")
     yn = fancy.gem_pool(xn, 3.0)
     assert yn[0, 0].isnan() and not yn.view(-1)[1:].isnan().any()
+    xi = x0.float()  # +inf in float32 (the vector path hands such blocks to the portable loop)
+    xi[1, 2].view(-1)[3] = float("inf")
+    yi = fancy.gem_pool(xi, 3.0)
+    assert yi[1, 2].isinf() and torch.isfinite(yi.view(-1)[:5]).all()
 
 
 # ---------------------------------------------------------------------- pyramids and sets
