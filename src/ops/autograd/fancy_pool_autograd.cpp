@@ -82,13 +82,11 @@ Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArray
 // Stochastic pooling. Training: the gradient goes to the sampled element (a zero-sum
 // window, whose output is 0, passes none). Evaluation: d(Σa²/Σa)/da_i = (2a_i − y)/Σa.
 struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& x, const std::string& name, int64_t nd,
-                               IntVec k, IntVec s, IntVec p, bool ceil, bool training,
-                               const std::function<TT(const Tensor&)>& run) {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const std::string& name, IntVec k, IntVec s,
+                               IntVec p, bool ceil, bool training, const std::function<TT(const Tensor&)>& run) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [y, idx] = run(x);
     ctx->save_for_backward({x, y, idx});
-    ctx->saved_data["nd"] = nd;
     ctx->saved_data["training"] = training;
     save_window(ctx, name, k, s, p, ceil);
     ctx->mark_non_differentiable({idx});
@@ -110,7 +108,7 @@ struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction
       gx = op.call(grads[0].contiguous(), v[0], v[1], sd["k"].toIntVector(), sd["s"].toIntVector(),
                    sd["p"].toIntVector(), sd["ceil"].toBool());
     }
-    return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -121,7 +119,7 @@ TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p,
   static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
                                 c10::optional<at::Generator>)>(name);
   auto run = [&](const Tensor& t) { return op.call(t, k, s, p, ceil, training, gen); };
-  auto out = StochasticPoolFunction::apply(x, name, ND, k.vec(), s.vec(), p.vec(), ceil, training, run);
+  auto out = StochasticPoolFunction::apply(x, name, k.vec(), s.vec(), p.vec(), ceil, training, run);
   return {out[0], out[1]};
 }
 
