@@ -289,6 +289,26 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
 
 
+@pytest.mark.parametrize("k,s,p,d", [(4, 4, 0, 1), (3, 1, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (5, 3, 2, 1),
+                                     (3, 1, 1, 2), (2, 1, 0, 1), (6, 2, 3, 1)])
+def test_signed_zero_ties_without_indices_keep_the_first_zero(k, s, p, d):
+    """Windows whose extreme is a mix of -0 and +0: ATen's scan keeps the first; every path
+    without indices (direct, separable, whole-plane, channels-last) must return that one."""
+    g = torch.Generator().manual_seed(k * 100 + s * 10 + p)
+    for trial in range(10):
+        x = -torch.rand(2, 3, 12, 13, generator=g) - 1
+        m = torch.rand(x.shape, generator=g) < 0.3
+        x[m] = torch.where(torch.rand(int(m.sum()), generator=g) < 0.5, -0.0, 0.0)
+        for t in (x, -x):
+            pairs = [(fancy.max_pool2d(t, k, s, p, d), F.max_pool2d(t, k, s, p, d)),
+                     (fancy.min_pool2d(t, k, s, p, d), -F.max_pool2d(-t, k, s, p, d)),
+                     (fancy.max_pool2d(t.contiguous(memory_format=torch.channels_last), k, s, p, d),
+                      F.max_pool2d(t, k, s, p, d)),
+                     (fancy.global_max_pool(t), F.adaptive_max_pool2d(t, 1).flatten(1))]
+            for ours, theirs in pairs:
+                assert torch.equal(ours, theirs) and torch.equal(ours.signbit(), theirs.signbit())
+
+
 def test_bfloat16_forward_accumulates_in_float():
     x = torch.randn(2, 5, 17, 19)
     xb = x.bfloat16()

@@ -195,6 +195,14 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
       if (x != x) return x;
     }
   }
+  if (C != Fold::Sum && a == A(0)) {
+    // −0 and +0 compare equal, so the lanes may hold either; ATen's scan keeps the first
+    // zero in order. (A plane of zeros — a dead ReLU channel — finds it at once.)
+    for (int64_t k = 0; k < n; ++k) {
+      const A x = transform<F>(static_cast<A>(v[k]), p);
+      if (x == A(0)) return x;
+    }
+  }
   return a;
 }
 
@@ -841,6 +849,27 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           constexpr Fold C = combine_of(F);
           if (g.adaptive) fold_input_row_adaptive<C>(t, acc.data(), win.dim[2], pw);
           else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.get());
+          if (F == Fold::Max || F == Fold::Min) {
+            // Rows folded first, then columns, may keep a later −0 / +0 of a tie where
+            // ATen's scan (row, then column) keeps the first zero: a window whose extreme is
+            // 0 takes its first zero in scan order (usually its first element).
+            for (int64_t ow = 0; ow < W.out; ++ow) {
+              if (acc[ow] != A(0)) continue;
+              const Span sw = win.dim[2][ow];
+              bool found = false;
+              for (int64_t id = sd.start; id < sd.end && !found; id += sd.step) {
+                for (int64_t ih = sh.start; ih < sh.end && !found; ih += sh.step) {
+                  const T* row = xp + (id * H.in + ih) * W.in;
+                  for (int64_t iw = sw.start; iw < sw.end && !found; iw += sw.step) {
+                    if (static_cast<A>(row[iw]) == A(0)) {
+                      acc[ow] = static_cast<A>(row[iw]);
+                      found = true;
+                    }
+                  }
+                }
+              }
+            }
+          }
         }
       }
       T* yr = y + r * W.out;
