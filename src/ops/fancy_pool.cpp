@@ -48,6 +48,7 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
+  m.def("kmax_pool_backward(Tensor grad_output, Tensor indices, int[] self_sizes, int dim) -> Tensor");
   m.def("gem_pool_global(Tensor self, Tensor p, float eps) -> (Tensor, Tensor, Tensor)");
   m.def("gem_pool_global_backward(Tensor grad_output, Tensor self, Tensor p, float eps, Tensor result, "
         "Tensor mean_pow, Tensor mean_pow_log, bool[2] output_mask) -> (Tensor, Tensor)");

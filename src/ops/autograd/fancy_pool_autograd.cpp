@@ -2,7 +2,6 @@
 // they call). Each backward calls a backward op of the dispatcher or plain ATen ops, so
 // any backend with the forward kernels gets gradients. Double backward is refused.
 #include "ops/autograd/autograd_common.h"
-#include "ops/large_alloc.h"
 #include "ops/op_handle.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -219,12 +218,10 @@ struct KmaxFunction : torch::autograd::Function<KmaxFunction> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("kmax_pool");
+    static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, int64_t)>("kmax_pool_backward");
     const Tensor idx = ctx->get_saved_variables()[0];
-    // A large gradient's pages on huge pages (ops/large_alloc.h): its zero fill is most of this.
-    Tensor gx = empty_large(ctx->saved_data["sizes"].toIntVector(), grads[0].options())
-                    .zero_()
-                    .scatter_(ctx->saved_data["dim"].toInt(), idx, grads[0]);
-    return {gx, Tensor(), Tensor()};
+    return {op.call(grads[0], idx, ctx->saved_data["sizes"].toIntVector(), ctx->saved_data["dim"].toInt()), Tensor(),
+            Tensor()};
   }
 };
 

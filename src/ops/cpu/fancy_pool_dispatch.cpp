@@ -332,6 +332,26 @@ TT kmax_pool(const Tensor& x, int64_t k, int64_t dim) {
   return {values.view(shape).movedim(-1, d), indices.view(shape).movedim(-1, d)};
 }
 
+// grad_output and indices: the forward's (..., k) along `dim`; the gradient has self's sizes.
+Tensor kmax_pool_backward(const Tensor& go, const Tensor& indices, IntArrayRef self_sizes, int64_t dim) {
+  const char* op = "kmax_pool_backward";
+  check_float(op, "grad_output", go);
+  TORCH_CHECK(indices.scalar_type() == at::kLong && indices.sizes() == go.sizes() &&
+                  go.dim() == int64_t(self_sizes.size()),
+              op, ": indices (", indices.scalar_type(), ", shape ", shape_str(indices.sizes()),
+              ") must be int64 and match grad_output ", shape_str(go.sizes()), " and the input's rank");
+  const int64_t d = c10::maybe_wrap_dim(dim, go.dim());
+  const int64_t L = self_sizes[d], k = go.size(d);
+  const Tensor gt = go.movedim(d, -1).contiguous().view({-1, k});
+  const Tensor it = indices.movedim(d, -1).contiguous().view({-1, k});
+  Tensor gx = empty_large({gt.size(0), L}, go.options());
+  cpu_fancy_pool_kernels().kmax_backward(gt, it, gx);
+  std::vector<int64_t> shape(self_sizes.begin(), self_sizes.end());
+  shape.erase(shape.begin() + d);
+  shape.push_back(L);
+  return gx.view(shape).movedim(-1, d);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fancy, CPU, m) {
@@ -352,6 +372,7 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));
   m.impl("sort_pool2d_backward", TORCH_FN(sort_pool2d_backward));
   m.impl("kmax_pool", TORCH_FN(kmax_pool));
+  m.impl("kmax_pool_backward", TORCH_FN(kmax_pool_backward));
 }
 
 }  // namespace ops

@@ -1371,6 +1371,22 @@ void kmax_forward_t(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tens
   });
 }
 
+// Each row zeroed, then its k values put back, while the row is in cache: one write pass.
+template <typename T>
+void kmax_backward_t(const at::Tensor& grad_out, const at::Tensor& indices, at::Tensor& gx) {
+  const T* go = grad_out.data_ptr<T>();
+  const int64_t* ip = indices.data_ptr<int64_t>();
+  T* gp = gx.data_ptr<T>();
+  const int64_t rows = gx.size(0), L = gx.size(1), k = indices.size(1);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      T* g = gp + r * L;
+      std::fill(g, g + L, T(0));
+      for (int64_t j = 0; j < k; ++j) g[ip[r * k + j]] += go[r * k + j];
+    }
+  });
+}
+
 // ------------------------------------------------------------------ dtype dispatch
 void weighted_forward(const at::Tensor& x, const at::Tensor& l, at::Tensor& y, const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_forward", [&] { weighted_forward_t<scalar_t>(x, l, y, g); });
@@ -1421,6 +1437,9 @@ void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward",
                              [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw, g); });
 }
+void kmax_backward(const at::Tensor& go, const at::Tensor& indices, at::Tensor& gx) {
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "kmax_backward", [&] { kmax_backward_t<scalar_t>(go, indices, gx); });
+}
 void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmax_forward", [&] { kmax_forward_t<scalar_t>(x, k, values, indices); });
 }
@@ -1430,7 +1449,7 @@ void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor
 const FancyPoolKernels fancy_pool_kernels{weighted_forward, weighted_backward, stochastic_forward,
                                           stochastic_train_backward, stochastic_eval_backward, mixed_forward,
                                           mixed_backward, gem_forward, gem_backward, sort_forward, sort_backward,
-                                          kmax_forward};
+                                          kmax_forward, kmax_backward};
 
 }  // namespace FANCY_CPU_NS
 }  // namespace ops
