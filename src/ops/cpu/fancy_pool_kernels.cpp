@@ -177,6 +177,16 @@ bool tiles_cover(const PoolGeometry& g) {
   return true;
 }
 
+// Flat offset of the first input row of tiled output row `row` = (n, c, d, oh); kd = 1,
+// so D.in = D.out and (n, c, d) indexes whole H.in × W.in planes.
+inline int64_t tile_row_offset(const PoolGeometry& g, int64_t row, int R) {
+  const int64_t plane = row / g.dim[1].out, oh = row % g.dim[1].out;
+  return (plane * g.dim[1].in + oh * R) * g.dim[2].in;
+}
+
+// Output rows per task of a tiled loop: about 16k window elements.
+inline int64_t tile_grain(const PoolGeometry& g, int n) { return std::max<int64_t>(1, 16384 / (g.dim[2].out * n)); }
+
 // ------------------------------------------------------------------ SoftPool / LIP
 // e[o] = exp(v[o]) over a contiguous array: a loop of its own, so it vectorises.
 template <typename T>
@@ -301,14 +311,14 @@ void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry&
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, rows, tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / H.out, oh = row % H.out;
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
       const T* lr[R];
       for (int r = 0; r < R; ++r) {
-        xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
-        lr[r] = lp + (plane * H.in + oh * R + r) * W.in;
+        xr[r] = xp + x0 + r * W.in;
+        lr[r] = lp + x0 + r * W.in;
       }
       T* __restrict y = yp + row * W.out;
       for (int64_t ow = 0; ow < W.out; ++ow) {
@@ -366,16 +376,16 @@ void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp,
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, rows, tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     const int64_t w_out = W.out;
     std::vector<T> m(w_out), c(w_out);
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / H.out, oh = row % H.out;
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
       const T* lr[R];
       for (int r = 0; r < R; ++r) {
-        xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
-        lr[r] = lp + (plane * H.in + oh * R + r) * W.in;
+        xr[r] = xp + x0 + r * W.in;
+        lr[r] = lp + x0 + r * W.in;
       }
       const T* __restrict gor = go + row * w_out;
       T* __restrict mr = m.data();
@@ -387,7 +397,7 @@ void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp,
         cr[ow] = w.S != 0 ? gor[ow] / w.S : T(0);
       }
       for (int r = 0; r < R; ++r) {
-        const int64_t at = (plane * H.in + oh * R + r) * W.in;
+        const int64_t at = x0 + r * W.in;
         weighted_grad_row<KW>(xp + at, lp + at, mr, cr, yp + row * w_out, gxp ? gxp + at : nullptr,
                               glp ? glp + at : nullptr, soft, w_out);
       }
@@ -520,7 +530,7 @@ bool stochastic_forward_tiled(const T* xp, uint64_t seed, T* yp, int64_t* ip, co
   const auto& W = g.dim[2];
   const int64_t plane_in = g.dim[0].in * H.in * W.in;
   std::atomic<bool> bad{false};  // a negative or NaN activation seen
-  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, row_count(g), tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     // A local copy: read through the closure, the int64 index stores could alias it.
     const int64_t w_out = W.out;
     int seen = 0;
@@ -697,7 +707,7 @@ void stochastic_train_backward_tiled(const T* go, const T* yp, const int64_t* ip
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t plane_in = g.dim[0].in * H.in * W.in;
-  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, row_count(g), tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     // A local copy: read through the closure, the int64 index stores could alias it.
     const int64_t w_out = W.out;
     for (int64_t row = b; row < e; ++row) {
@@ -814,13 +824,13 @@ void mixed_forward_tiled(const T* xp, const T* ap, int mode, T* yp, const PoolGe
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t D = g.dim[0].out, C = g.C;
-  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * n)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, row_count(g), tile_grain(g, n), [&](int64_t b, int64_t e) {
     const int64_t w_out = W.out, h_out = H.out;
     std::vector<T> alpha_row(w_out);
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / h_out, oh = row % h_out;
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
-      for (int r = 0; r < R; ++r) xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+      for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * W.in;
       T* __restrict y = yp + row * w_out;
       const T* __restrict arow = mixed_alpha_row(ap, mode, row, w_out, D, C, h_out, alpha_row);
       for (int64_t ow = 0; ow < w_out; ++ow) {
@@ -877,13 +887,12 @@ void mixed_backward_tiled(const T* go, const T* xp, const T* ap, int mode, T* gx
   const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t D = g.dim[0].out, C = g.C;
-  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 16384 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, row_count(g), tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     const int64_t w_out = W.out, h_out = H.out;
     std::vector<T> spread(w_out), peak(w_out), diff(w_out), alpha_row(w_out);
     std::vector<int32_t> argmax(w_out);
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / h_out, oh = row % h_out;
-      const int64_t x0 = (plane * H.in + oh * R) * W.in;  // the window rows' first element
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* arow = mixed_alpha_row(ap, mode, row, w_out, D, C, h_out, alpha_row);
       mixed_terms_row<R, KW>(xp + x0, W.in, go + row * w_out, arow, spread.data(), peak.data(), argmax.data(),
                              diff.data(), w_out);
@@ -1091,9 +1100,9 @@ void sort_forward_tiled(const T* xp, const T* wp, int64_t K, T* yp, uint8_t* rp,
     std::vector<int32_t> rank(n * w_out), offset(w_out);
     std::vector<T> acc(w_out);
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / H.out, oh = row % H.out;
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
-      for (int r = 0; r < R; ++r) xr[r] = xp + (plane * H.in + oh * R + r) * W.in;
+      for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * W.in;
       int32_t* __restrict rk = rank.data();
       for (int64_t ow = 0; ow < w_out; ++ow) {
         T v[n];

@@ -157,10 +157,10 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
     lane[j] = fold_init<A>(C);
     probe[j] = A(0);
   }
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    for (int j = 0; j < L; ++j) {
-      const A x = transform<F>(static_cast<A>(v[i + j]), p);
+  // Lanes [0, m) take v[i0 .. i0 + m).
+  auto fold_lanes = [&](int64_t i0, int64_t m) {
+    for (int j = 0; j < m; ++j) {
+      const A x = transform<F>(static_cast<A>(v[i0 + j]), p);
       if (C == Fold::Sum) {
         lane[j] += x;
       } else {
@@ -168,19 +168,12 @@ A reduce_span(const T* __restrict v, int64_t n, A p) {
         probe[j] += x * A(0);
       }
     }
-  }
+  };
+  int64_t i = 0;
+  for (; i + L <= n; i += L) fold_lanes(i, L);
   // The remainder into the first lanes too (masked vectors, not a scalar loop: a 784-long
   // global pool has 16 left over per row).
-  const int64_t rem = n - i;
-  for (int j = 0; j < rem; ++j) {
-    const A x = transform<F>(static_cast<A>(v[i + j]), p);
-    if (C == Fold::Sum) {
-      lane[j] += x;
-    } else {
-      lane[j] = C == Fold::Max ? (x > lane[j] ? x : lane[j]) : (x < lane[j] ? x : lane[j]);
-      probe[j] += x * A(0);
-    }
-  }
+  fold_lanes(i, n - i);
   // Lanes combined pairwise (log2 L dependent steps instead of L).
   for (int w = L / 2; w >= 1; w /= 2) {
     for (int j = 0; j < w; ++j) {
