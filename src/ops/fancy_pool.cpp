@@ -244,6 +244,10 @@ Tensor gem_pool(const Tensor& x, const Tensor& p, double eps, at::OptionalIntArr
   const char* op = "fancy::gem_pool";
   TORCH_CHECK(p.numel() == 1, op, ": p must hold one value, got shape ", shape_str(p.sizes()));
   TORCH_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
+  if (!k.has_value()) {
+    TORCH_CHECK(x.dim() >= 3, op, ": global pooling needs an (N, C, *spatial) input with at least one spatial dim, ",
+                "got a ", x.dim(), "-D input");
+  }
   if (!k.has_value() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) {
     // One fused pass per (n, c) row (and one for the backward): z^p as exp(p·ln z).
     static auto fused = op_handle<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, double)>(

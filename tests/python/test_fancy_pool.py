@@ -540,6 +540,7 @@ def test_modules_reach_the_same_ops():
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call,message", [
     (lambda: fancy.kmax_pool(_rand(2, 5), 0), r"kmax_pool: k must be at least 1, got 0"),
+    (lambda: fancy.gem_pool(_rand(3, 5), 3.0), r"gem_pool: global pooling needs an \(N, C, \*spatial\) input"),
     (lambda: fancy.kmax_pool(_rand(2, 5), 6), r"kmax_pool: k = 6 is larger than dim -1 of the input \(size 5\)"),
     (lambda: fancy.dynamic_kmax_pool(_rand(2, 3, 5), 1, 2, 2, torch.tensor([5, 6])),
      r"lengths\[1\] = 6 is outside \[1, 5\]"),
