@@ -308,7 +308,6 @@ struct TileWindow {
 
 template <int R, int KW, typename T>
 void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry& g) {
-  const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
   at::parallel_for(0, rows, tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
@@ -373,7 +372,6 @@ void weighted_grad_row(const T* __restrict x, const T* __restrict l, const T* __
 template <int R, int KW, typename T>
 void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp, T* gxp, T* glp, bool soft,
                              const PoolGeometry& g) {
-  const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
   at::parallel_for(0, rows, tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
@@ -1092,7 +1090,6 @@ inline bool ranks_before(T va, int64_t pa, T vb, int64_t pb) {
 template <int R, int KW, typename T>
 void sort_forward_tiled(const T* xp, const T* wp, int64_t K, T* yp, uint8_t* rp, const PoolGeometry& g) {
   constexpr int n = R * KW;
-  const auto& H = g.dim[1];
   const auto& W = g.dim[2];
   at::parallel_for(0, row_count(g), std::max<int64_t>(1, 4096 / (W.out * n)), [&](int64_t b, int64_t e) {
     const int64_t w_out = W.out;
