@@ -287,6 +287,21 @@ def test_kmax_random_ties_and_nan_against_a_plain_reference(dtype):
                 torch.testing.assert_close(v[r], x[r, expect], equal_nan=True)
 
 
+def test_kmax_backward_of_a_large_input_is_exact():
+    """A gradient of 4 MB or more is built row by row and streamed out (non-temporal
+    stores, plain ones for each row's unaligned head and tail: rows of 1001 floats start
+    at every alignment); it must equal scattering grad_output into zeros. Two threads (as
+    everywhere here): a row's outputs must not spill into the next thread's first row."""
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(1100, 1001, generator=g).requires_grad_()
+    v, i = fancy.kmax_pool(x, 7)
+    rv, ri = _kmax_ref(x.detach(), 7, -1)
+    assert torch.equal(i, ri) and torch.equal(v, rv)
+    go = torch.randn(v.shape, generator=g)
+    v.backward(go)
+    assert torch.equal(x.grad, torch.zeros(x.shape).scatter_(-1, ri, go))
+
+
 def test_dynamic_kmax_never_selects_padding_and_reports_lengths():
     x = _rand(3, 4, 12)
     x[1, :, 5:] = 100.0  # padding of a length-5 sequence: must never be chosen
