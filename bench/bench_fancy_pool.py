@@ -3,8 +3,8 @@
 
 For each op: forward and forward+backward time at 1 and 2 threads (median of repeats,
 both sides at the same thread count, in the same run), the ratio composition / fancy, and
-the peak extra memory of one forward+backward (peak RSS of a fresh process minus its
-RSS after the inputs were made, so the output and gradients count too).
+the memory of one forward+backward in a fresh process: the forward's peak extra RSS
+(output included) and the backward's peak extra RSS beyond the input gradient it returns.
 
     make bench-fancy            # or: FANCY_LIBRARY=build/lib/libfancy.so bench/bench_fancy_pool.py
 """
@@ -125,25 +125,44 @@ def measure_time(name, threads, reps):
 
 
 def peak_memory_mb(name, side):
-    """Peak extra RSS (MB) of one forward+backward, in a fresh process."""
+    """(forward, backward, output) MB of one forward+backward in a fresh process: see
+    memory_child."""
     cmd = [sys.executable, os.path.abspath(__file__), "--memory", name, side]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), check=True)
-    return float(r.stdout.strip())
+    # A fixed mmap threshold: every buffer of 64 KB or more is mapped and unmapped on its
+    # own, so RSS follows the live tensors (glibc's adaptive threshold would otherwise keep
+    # freed buffers in its heap and hide later allocations).
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return [float(v) for v in r.stdout.split()]
 
 
 def memory_child(name, side):
+    """Prints three figures (MB): the forward's peak extra RSS (the output, what it keeps
+    for the backward, and its temporaries), the backward's peak extra RSS beyond the input
+    gradient it returns (its temporaries; the incoming gradient exists beforehand, as in a
+    network), and the output's size. A fused op has no full-size temporaries when the
+    first is about the output (plus what it saves) and the second is near zero."""
     make, ours, theirs = cases()[name]
     torch.set_num_threads(1)
     inputs = make()
     x = inputs[0].requires_grad_()
     fn = ours if side == "fancy" else theirs
-    # Reset the kernel's peak-RSS mark (VmHWM) after the inputs exist, then read it back.
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    base = _status_kb("VmRSS")
-    y = fn(x, *inputs[1:])
-    y.sum().backward()
-    print((_status_kb("VmHWM") - base) / 1024.0)
+
+    def peak_mb(step):
+        # Reset the kernel's peak-RSS mark (VmHWM), run the step, read the mark back.
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = _status_kb("VmRSS")
+        out = step()
+        return out, (_status_kb("VmHWM") - base) / 1024.0
+
+    fn(x, *inputs[1:]).sum().backward()  # warm-up: code pages and thread stacks come in
+    x.grad = None
+    y, fwd = peak_mb(lambda: fn(x, *inputs[1:]))
+    g = torch.rand_like(y)
+    _, bwd = peak_mb(lambda: y.backward(g))
+    mb = lambda t: t.numel() * t.element_size() / 2**20  # noqa: E731 (no Tensor.nbytes in torch 1.13)
+    print(fwd, bwd - mb(x.grad), mb(y))
 
 
 def _status_kb(field):
@@ -166,16 +185,19 @@ def main():
     names = [n for n in cases() if args.only in n]
     print(f"# fancy pooling family vs PyTorch compositions\n")
     print(f"LibTorch {torch.__version__}; median of {args.reps}, fancy and torch timed in alternation; times in ms; ratio = composition / fancy; "
-          "memory = peak extra RSS of one forward+backward in a fresh process (MB).\n")
-    print("| op | thr | fancy fwd | torch fwd | ratio | fancy f+b | torch f+b | ratio | fancy MB | torch MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "memory (MB, fresh process, one thread): the forward's peak extra RSS, output included, / the backward's peak "
+          "extra RSS beyond the input gradient it returns.\n")
+    print("| op | thr | fancy fwd | torch fwd | ratio | fancy f+b | torch f+b | ratio "
+          "| fancy MB fwd / bwd | torch MB fwd / bwd | output MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in names:
         mem = (peak_memory_mb(name, "fancy"), peak_memory_mb(name, "torch"))
         for threads in [int(t) for t in args.threads.split(",")]:
             t = measure_time(name, threads, args.reps)
             print(f"| {name} | {threads} | {t['fancy_fwd']:.2f} | {t['torch_fwd']:.2f} | "
                   f"{t['torch_fwd'] / t['fancy_fwd']:.1f}× | {t['fancy_fb']:.2f} | {t['torch_fb']:.2f} | "
-                  f"{t['torch_fb'] / t['fancy_fb']:.1f}× | {mem[0]:.0f} | {mem[1]:.0f} |", flush=True)
+                  f"{t['torch_fb'] / t['fancy_fb']:.1f}× | {mem[0][0]:.0f} / {mem[0][1]:.0f} | "
+                  f"{mem[1][0]:.0f} / {mem[1][1]:.0f} | {mem[0][2]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

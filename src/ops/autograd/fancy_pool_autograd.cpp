@@ -89,11 +89,13 @@ struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction
     ctx->saved_data["training"] = training;
     save_window(ctx, name, k, s, p, ceil);
     ctx->mark_non_differentiable({idx});
+    pass_undefined_grads(ctx);
     return {y, idx};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto& sd = ctx->saved_data;
     refuse_double_backward(sd["name"].toStringRef());
+    if (!grads[0].defined()) return variable_list(8);
     auto v = ctx->get_saved_variables();
     Tensor gx;
     if (sd["training"].toBool()) {
@@ -132,10 +134,12 @@ struct GemFunction : torch::autograd::Function<GemFunction> {
     ctx->save_for_backward({x, p, y, S, Tm});
     ctx->saved_data["eps"] = eps;
     ctx->mark_non_differentiable({S, Tm});
+    pass_undefined_grads(ctx);
     return {y, S, Tm};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("gem_pool");
+    if (!grads[0].defined()) return variable_list(3);
     static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&,
                                   const Tensor&, std::array<bool, 2>)>("gem_pool_global_backward");
     auto v = ctx->get_saved_variables();
@@ -186,10 +190,12 @@ struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
     ctx->saved_data["k"] = k;
     ctx->saved_data["s"] = s.empty() ? k : s;
     ctx->mark_non_differentiable({ranks});
+    pass_undefined_grads(ctx);
     return {y, ranks};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("sort_pool2d");
+    if (!grads[0].defined()) return variable_list(4);
     static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef,
                                   IntArrayRef)>("sort_pool2d_backward");
     auto v = ctx->get_saved_variables();
@@ -214,10 +220,12 @@ struct KmaxFunction : torch::autograd::Function<KmaxFunction> {
     ctx->saved_data["sizes"] = x.sizes().vec();
     ctx->saved_data["dim"] = c10::maybe_wrap_dim(dim, x.dim());
     ctx->mark_non_differentiable({indices});
+    pass_undefined_grads(ctx);
     return {values, indices};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("kmax_pool");
+    if (!grads[0].defined()) return variable_list(3);
     static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, int64_t)>("kmax_pool_backward");
     const Tensor idx = ctx->get_saved_variables()[0];
     return {op.call(grads[0], idx, ctx->saved_data["sizes"].toIntVector(), ctx->saved_data["dim"].toInt()), Tensor(),

@@ -34,10 +34,12 @@ struct IndexPoolFunction : torch::autograd::Function<IndexPoolFunction> {
     ctx->saved_data["nd"] = nd;
     ctx->saved_data["name"] = name;
     ctx->mark_non_differentiable({idx});
+    pass_undefined_grads(ctx);
     return {y, idx};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward(ctx->saved_data["name"].toStringRef());
+    if (!grads[0].defined()) return variable_list(4);
     static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t)>(
         "pool_index_backward");
     auto saved = ctx->get_saved_variables();
