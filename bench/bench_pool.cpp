@@ -65,7 +65,12 @@ std::string cpu_name() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && !std::strcmp(argv[1], "--quick")) reps = 3;
+  // --quick: 3 rounds; --only TEXT: the cases whose "op shape" contains TEXT.
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) reps = 3;
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+  }
   torch::manual_seed(0);
   using namespace fancy;
   std::vector<Case> cases = {
@@ -124,6 +129,7 @@ int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
       at::set_num_threads(threads);
       for (const auto& c : cases) {
+        if ((c.op + " " + shape.name).find(only) == std::string::npos) continue;
         const double out_bytes = c.ours(x).numel() * 4.0;
         // The read-rate reference (x.sum()) is timed with each case, in the same rounds.
         const auto fwd = alternating_ms({[&] { (void)x.sum(); }, [&] { (void)c.ours(x); }, [&] { (void)c.theirs(x); }});

@@ -228,10 +228,12 @@ def test_global_pool(i):
     _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
 
 
-@pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5))])
+@pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5)),
+                                        (105, (19, 16), (4, 3))])
 def test_channels_last_wide_windows(c, size, out):
     """Channels-last windows of >= 64 positions with C > 32 take the row-wise path
-    (cl_row_wide); NaN, ±inf and ties included."""
+    (cl_row_wide); with indices, register blocks of 64, 32, 8 and 1 lanes (C = 105); NaN,
+    ±inf and ties included."""
     x = torch.randn(2, c, *size, generator=torch.Generator().manual_seed(c)).round(decimals=1)
     x.view(-1)[::97] = float("nan")
     x.view(-1)[5::89] = float("inf")
@@ -239,6 +241,8 @@ def test_channels_last_wide_windows(c, size, out):
     torch.testing.assert_close(fancy.adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(x, out),
                                rtol=1e-6, atol=1e-6, equal_nan=True)
     _eq(fancy.adaptive_max_pool2d(x, out), F.adaptive_max_pool2d(x, out))
+    _eq(fancy.adaptive_max_pool2d(x, out, return_indices=True), F.adaptive_max_pool2d(x, out, return_indices=True))
+    _eq(fancy.max_pool2d(x, 3, 2, 1, return_indices=True), F.max_pool2d(x, 3, 2, 1, return_indices=True))
     _eq(fancy.global_max_pool(x), x.amax((2, 3)))
     torch.testing.assert_close(fancy.global_avg_pool(x), x.mean((2, 3)), rtol=1e-6, atol=1e-6, equal_nan=True)
     xf = x.nan_to_num(0.0, 3.0)

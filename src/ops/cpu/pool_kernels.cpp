@@ -944,23 +944,27 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
 }
 
 // One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
-// registers (the first window element initialises them) and written once.
+// registers (the first window element initialises them) and written once. Positions are
+// kept as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
+// lanes are as wide as the float lanes and share their compare masks; they are widened to
+// int64 once, when stored (with int64 lanes the accumulators spilled to the stack).
 template <Fold F, bool Idx, int L, typename T>
 inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restrict iq, int64_t c0,
                      int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
                      int64_t w_in, T pw, T div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
   T a[L];
-  int64_t ai[Idx ? L : 1];
+  int32_t ai[Idx ? L : 1];
   bool first = true;
   for (int64_t id = sd.start; id < sd.end; id += sd.step) {
     for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
       for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
         const int64_t pos = (id * h_in + ih) * w_in + iw;
         const T* xv = xn + pos * C + c0;
+        const auto pos32 = static_cast<int32_t>(pos);
         if (first) {
           for (int j = 0; j < L; ++j) a[j] = transform<F>(xv[j], pw);
-          if (Idx) for (int j = 0; j < L; ++j) ai[j] = pos;
+          if (Idx) for (int j = 0; j < L; ++j) ai[j] = pos32;
           first = false;
         } else {
           for (int j = 0; j < L; ++j) {
@@ -968,7 +972,7 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
             if (Idx) {
               const bool t = takes<F>(v, a[j]);
               a[j] = t ? v : a[j];
-              ai[j] = t ? pos : ai[j];
+              ai[j] = t ? pos32 : ai[j];
             } else {
               a[j] = combine<Cf>(a[j], v);
             }
@@ -1061,7 +1065,10 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
       }
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Span sw = wspan[ow];
-        if (ow + kPrefetchPositions < W.out) {  // the window a few positions ahead
+        // The window a few positions ahead, when its rows are short pieces (longer ones,
+        // as in adaptive pooling's, stream well on their own: prefetching each of their
+        // lines cost a fifth of adaptive max 7×7's time).
+        if (ow + kPrefetchPositions < W.out && (wspan[ow].end - wspan[ow].start) * C <= 4 * 64) {
           const Span sp = wspan[ow + kPrefetchPositions];
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
@@ -1075,8 +1082,11 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
         T* yq = y + q * C;
         int64_t* iq = Idx ? yi + q * C : nullptr;
         const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        // Lanes in register blocks of 32, then 8, then 1.
+        // Lanes in register blocks of 64 (AVX-512: 32 registers hold them), 32, 8, then 1.
         int64_t c = 0;
+#if defined(__AVX512F__)
+        for (; c + 64 <= C; c += 64) cl_block<F, Idx, 64>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+#endif
         for (; c + 32 <= C; c += 32) cl_block<F, Idx, 32>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
         for (; c + 8 <= C; c += 8) cl_block<F, Idx, 8>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
         for (; c < C; ++c) cl_block<F, Idx, 1>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
@@ -1090,11 +1100,13 @@ void forward_typed(const at::Tensor& x, at::Tensor& y, at::Tensor* yi, const Poo
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   int64_t* ip = Idx ? yi->data_ptr<int64_t>() : nullptr;
-  if (p.g.channels_last) {
-    if constexpr (std::is_same<T, acc_t<T>>::value) forward_channels_last_direct<F, Idx>(xp, yp, ip, p);
-    else forward_channels_last<F, Idx>(xp, yp, ip, p);
+  if (!p.g.channels_last) return forward_contiguous<F, Idx>(xp, yp, ip, p);
+  // The direct path keeps window positions as int32 (see cl_block).
+  const bool fits_int32 = p.g.plane_in() <= std::numeric_limits<int32_t>::max();
+  if constexpr (std::is_same<T, acc_t<T>>::value) {
+    if (!Idx || fits_int32) return forward_channels_last_direct<F, Idx>(xp, yp, ip, p);
   }
-  else forward_contiguous<F, Idx>(xp, yp, ip, p);
+  forward_channels_last<F, Idx>(xp, yp, ip, p);
 }
 
 template <typename T>
