@@ -1027,6 +1027,19 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, in
   }
 }
 
+// Calls f(std::integral_constant<int, L>, c0) over C lanes in register blocks of 64
+// (AVX-512: 32 registers hold them), 32, 8, then 1.
+template <typename Fn>
+inline void for_lane_blocks(int64_t C, Fn&& f) {
+  int64_t c = 0;
+#if defined(__AVX512F__)
+  for (; c + 64 <= C; c += 64) f(std::integral_constant<int, 64>(), c);
+#endif
+  for (; c + 32 <= C; c += 32) f(std::integral_constant<int, 32>(), c);
+  for (; c + 8 <= C; c += 8) f(std::integral_constant<int, 8>(), c);
+  for (; c < C; ++c) f(std::integral_constant<int, 1>(), c);
+}
+
 // Channels-last, float and double: each output position's C values are folded straight
 // into the output (the first window element initialises it), one row of outputs at a
 // time so the D/H windows are computed once per row.
@@ -1082,14 +1095,9 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
         T* yq = y + q * C;
         int64_t* iq = Idx ? yi + q * C : nullptr;
         const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        // Lanes in register blocks of 64 (AVX-512: 32 registers hold them), 32, 8, then 1.
-        int64_t c = 0;
-#if defined(__AVX512F__)
-        for (; c + 64 <= C; c += 64) cl_block<F, Idx, 64>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
-#endif
-        for (; c + 32 <= C; c += 32) cl_block<F, Idx, 32>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
-        for (; c + 8 <= C; c += 8) cl_block<F, Idx, 8>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
-        for (; c < C; ++c) cl_block<F, Idx, 1>(xn, yq, iq, c, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+        for_lane_blocks(C, [&](auto lanes, int64_t c0) {
+          cl_block<F, Idx, decltype(lanes)::value>(xn, yq, iq, c0, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
+        });
       }
     }
   });
@@ -1133,9 +1141,10 @@ void forward(const at::Tensor& x, at::Tensor& y, at::Tensor* idx, const PoolPara
 // ---------------------------------------------------------------- backward by index
 // Planes (n, c) are independent; within a plane outputs are visited in order, so the
 // sum at each input position is taken in ATen's order and does not depend on threads.
-// grad_in arrives uninitialised; each plane (image, channels-last) is zeroed just before.
+// grad_in arrives zeroed or uninitialised; then each plane (image, channels-last) is
+// zeroed just before, while it is cache-sized: one write pass.
 void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
-                    const PoolGeometry& g) {
+                    const PoolGeometry& g, bool zeroed) {
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_index_backward", [&] {
     const scalar_t* go = grad_out.data_ptr<scalar_t>();
     const int64_t* ix = idx.data_ptr<int64_t>();
@@ -1147,7 +1156,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + plane * pin;
           const scalar_t* op = go + plane * pout;
           const int64_t* ipp = ix + plane * pout;
-          std::fill(gp, gp + pin, scalar_t(0));  // while the plane is cache-sized: one write pass
+          if (!zeroed) std::fill(gp, gp + pin, scalar_t(0));
           for (int64_t o = 0; o < pout; ++o) {
             if (ipp[o] >= 0) gp[ipp[o]] += op[o];
           }
@@ -1159,7 +1168,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + n * pin * C;
           const scalar_t* op = go + n * pout * C;
           const int64_t* ipp = ix + n * pout * C;
-          std::fill(gp, gp + pin * C, scalar_t(0));
+          if (!zeroed) std::fill(gp, gp + pin * C, scalar_t(0));
           for (int64_t o = 0; o < pout; ++o) {
             for (int64_t c = 0; c < C; ++c) {
               const int64_t i = ipp[o * C + c];
