@@ -1064,6 +1064,13 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_work));
   // Wide windows (see cl_row_wide): at least 64 positions per window, C over 32.
   const bool row_wide = !Idx && C > 32 && extent(D) * extent(H) * extent(W) >= 64;
+  // The window a few positions ahead is prefetched when its rows are short pieces (longer
+  // ones, as in adaptive pooling's, stream well on their own: prefetching each of their lines
+  // cost a fifth of adaptive max 7×7's time), only for an input of 16 MB or more on one
+  // thread. Measured (16×64×112×112 and 64×32×28×28 channels-last, k3 s2 p1 / k2 s2 avg and
+  // max, A/B in one process): it saves 5–10 % there, but costs 10–20 % with two threads or on
+  // an input that stays in the caches (the prefetches only add load-port work).
+  const bool prefetch = at::get_num_threads() == 1 && g.N * g.plane_in() * C * int64_t(sizeof(T)) >= (int64_t(16) << 20);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<T> wide_acc(row_wide ? W.out * C : 0), wide_div(row_wide ? W.out : 0);
     RowCounter at(begin, D.out, H.out);
@@ -1078,10 +1085,7 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
       }
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Span sw = wspan[ow];
-        // The window a few positions ahead, when its rows are short pieces (longer ones,
-        // as in adaptive pooling's, stream well on their own: prefetching each of their
-        // lines cost a fifth of adaptive max 7×7's time).
-        if (ow + kPrefetchPositions < W.out && (wspan[ow].end - wspan[ow].start) * C <= 4 * 64) {
+        if (prefetch && ow + kPrefetchPositions < W.out && (wspan[ow].end - wspan[ow].start) * C <= 4 * 64) {
           const Span sp = wspan[ow + kPrefetchPositions];
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
