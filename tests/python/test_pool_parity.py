@@ -251,6 +251,24 @@ def test_channels_last_wide_windows(c, size, out):
     assert fancy.adaptive_avg_pool2d(x, out).is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("c", [3, 40, 70])
+def test_channels_last_windows_starting_at_the_identity(c):
+    """Channels-last register blocks start at −inf (max) / +inf (min) with the window's
+    first position: windows of only −inf, or whose first element is −inf, must still give
+    PyTorch's value and index (its first element's)."""
+    x = torch.randn(2, c, 9, 8, generator=torch.Generator().manual_seed(c))
+    x[:, :, :4] = -math.inf  # whole windows of −inf in the top rows
+    x[:, ::2, 4::3, ::3] = -math.inf  # −inf first elements below
+    x = x.contiguous(memory_format=torch.channels_last)
+    for k, st, p in ((2, 2, 0), (3, 2, 1), (3, 1, 0)):
+        _eq(fancy.max_pool2d(x, k, st, p, return_indices=True), F.max_pool2d(x, k, st, p, return_indices=True))
+        y, i = fancy.min_pool2d(-x, k, st, p, return_indices=True)
+        ry, ri = F.max_pool2d(x, k, st, p, return_indices=True)
+        _eq(y, -ry)
+        _eq(i, ri)
+    _eq(fancy.adaptive_max_pool2d(x, (3, 2), return_indices=True), F.adaptive_max_pool2d(x, (3, 2), return_indices=True))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_index_backward_into_a_gradient_of_32mb_or_more(channels_last):
     """Gradients of 32 MB or more come zeroed from the kernel (a fresh mapping) and the

@@ -953,38 +953,42 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
                      int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
                      int64_t w_in, T pw, T div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
+  if (sd.start >= sd.end || sh.start >= sh.end || sw.start >= sw.end) {
+    // No element in the window: ATen's −inf (max) or 0 (average).
+    for (int j = 0; j < L; ++j) yq[c0 + j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
+    if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = -1;
+    return;
+  }
+  // The lanes start at the fold's identity (−inf, +inf or 0) and the positions at the
+  // window's first element, so a first element equal to the identity keeps both, as in
+  // ATen. No first-element branch in the loop: with one, the accumulators lived on the
+  // stack (a store and a reload per vector per position; global max of a channels-last
+  // 64×32×28×28 ran at the latency of that chain).
   T a[L];
   int32_t ai[Idx ? L : 1];
-  bool first = true;
+  for (int j = 0; j < L; ++j) a[j] = fold_init<T>(Cf);
+  if (Idx) {
+    const auto first = static_cast<int32_t>((sd.start * h_in + sh.start) * w_in + sw.start);
+    for (int j = 0; j < L; ++j) ai[j] = first;
+  }
   for (int64_t id = sd.start; id < sd.end; id += sd.step) {
     for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
       for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
         const int64_t pos = (id * h_in + ih) * w_in + iw;
         const T* xv = xn + pos * C + c0;
         const auto pos32 = static_cast<int32_t>(pos);
-        if (first) {
-          for (int j = 0; j < L; ++j) a[j] = transform<F>(xv[j], pw);
-          if (Idx) for (int j = 0; j < L; ++j) ai[j] = pos32;
-          first = false;
-        } else {
-          for (int j = 0; j < L; ++j) {
-            const T v = transform<F>(xv[j], pw);
-            if (Idx) {
-              const bool t = takes<F>(v, a[j]);
-              a[j] = t ? v : a[j];
-              ai[j] = t ? pos32 : ai[j];
-            } else {
-              a[j] = combine<Cf>(a[j], v);
-            }
+        for (int j = 0; j < L; ++j) {
+          const T v = transform<F>(xv[j], pw);
+          if (Idx) {
+            const bool t = takes<F>(v, a[j]);
+            a[j] = t ? v : a[j];
+            ai[j] = t ? pos32 : ai[j];
+          } else {
+            a[j] = combine<Cf>(a[j], v);
           }
         }
       }
     }
-  }
-  if (first) {  // no element in the window: ATen's −inf (max) or 0 (average)
-    for (int j = 0; j < L; ++j) yq[c0 + j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
-    if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = -1;
-    return;
   }
   for (int j = 0; j < L; ++j) yq[c0 + j] = finish_fused<F>(a[j], div, kvol, inv_p);
   if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
