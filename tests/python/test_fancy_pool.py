@@ -287,15 +287,13 @@ def test_kmax_random_ties_and_nan_against_a_plain_reference(dtype):
                 torch.testing.assert_close(v[r], x[r, expect], equal_nan=True)
 
 
-@pytest.mark.parametrize("rows", [1100, 8400])
-def test_kmax_backward_of_a_large_input_is_exact(rows):
+def test_kmax_backward_of_a_large_input_is_exact():
     """A gradient of 4 MB or more is built row by row and streamed out (non-temporal
     stores, plain ones for each row's unaligned head and tail: rows of 1001 floats start
-    at every alignment); one of 32 MB or more comes zeroed from the kernel and only gets
-    the k values. Either must equal scattering grad_output into zeros. Two threads (as
+    at every alignment); it must equal scattering grad_output into zeros. Two threads (as
     everywhere here): a row's outputs must not spill into the next thread's first row."""
     g = torch.Generator().manual_seed(13)
-    x = torch.randn(rows, 1001, generator=g).requires_grad_()
+    x = torch.randn(1100, 1001, generator=g).requires_grad_()
     v, i = fancy.kmax_pool(x, 7)
     rv, ri = _kmax_ref(x.detach(), 7, -1)
     assert torch.equal(i, ri) and torch.equal(v, rv)

@@ -165,7 +165,7 @@ Tensor stochastic_pool_eval_backward(const Tensor& go, const Tensor& x, const Te
   const int64_t nd = k.size();
   Windowed w = windowed("stochastic_pool_eval_backward", x, nd, k, s, p, ceil);
   Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g);
-  Tensor gx = zeros_large(w.x5.sizes(), w.x5.options());
+  Tensor gx = empty_large(w.x5.sizes(), w.x5.options()).zero_();
   cpu_fancy_pool_kernels().stochastic_eval_backward(go5, w.x5, y5, gx, w.g);
   return finish(gx, x, nd, w.channels_last);
 }
@@ -306,7 +306,7 @@ TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights
               op, ": ranks (uint8, shape ", shape_str(ranks.sizes()), ") do not match the input and ",
               weights.numel(), " weights");
   const int64_t planes = w.g.N * w.g.C;
-  Tensor gx = zeros_large({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options());
+  Tensor gx = empty_large({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options()).zero_();
   Tensor gw = at::empty({weights.numel()}, weights.options());
   cpu_fancy_pool_kernels().sort_backward(go.contiguous(), w.x5, weights.contiguous(), ranks.contiguous(), gx, gw,
                                          w.g);
@@ -344,9 +344,8 @@ Tensor kmax_pool_backward(const Tensor& go, const Tensor& indices, IntArrayRef s
   const int64_t L = self_sizes[d], k = go.size(d);
   const Tensor gt = go.movedim(d, -1).contiguous().view({-1, k});
   const Tensor it = indices.movedim(d, -1).contiguous().view({-1, k});
-  bool zeroed = false;
-  Tensor gx = empty_large({gt.size(0), L}, go.options(), &zeroed);
-  cpu_fancy_pool_kernels().kmax_backward(gt, it, gx, zeroed);
+  Tensor gx = empty_large({gt.size(0), L}, go.options());
+  cpu_fancy_pool_kernels().kmax_backward(gt, it, gx);
   std::vector<int64_t> shape(self_sizes.begin(), self_sizes.end());
   shape.erase(shape.begin() + d);
   shape.push_back(L);

@@ -1539,23 +1539,15 @@ inline void store_fence() {
 #endif
 }
 
-// gx comes zeroed (then only the k values are added in) or uninitialised: then each row is
-// built in a small buffer (zeros, then its k values added back: repeated indices add up)
-// and written out once; a gradient larger than the caches is streamed.
+// gx comes uninitialised: each row is built in a small buffer (zeros, then its k values
+// added back: repeated indices add up) and written out once; a gradient larger than the
+// caches is streamed.
 template <typename T>
-void kmax_backward_t(const at::Tensor& grad_out, const at::Tensor& indices, at::Tensor& gx, bool zeroed) {
+void kmax_backward_t(const at::Tensor& grad_out, const at::Tensor& indices, at::Tensor& gx) {
   const T* go = grad_out.data_ptr<T>();
   const int64_t* ip = indices.data_ptr<int64_t>();
   T* gp = gx.data_ptr<T>();
   const int64_t rows = gx.size(0), L = gx.size(1), k = indices.size(1);
-  if (zeroed) {
-    at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k)), [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        for (int64_t j = 0; j < k; ++j) gp[r * L + ip[r * k + j]] += go[r * k + j];
-      }
-    });
-    return;
-  }
   const bool stream = gx.nbytes() >= (size_t(4) << 20) && L <= 4096;
   at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
     std::vector<T> row(stream ? L : 0);
@@ -1619,9 +1611,8 @@ void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward",
                              [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw, g); });
 }
-void kmax_backward(const at::Tensor& go, const at::Tensor& indices, at::Tensor& gx, bool zeroed) {
-  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "kmax_backward",
-                             [&] { kmax_backward_t<scalar_t>(go, indices, gx, zeroed); });
+void kmax_backward(const at::Tensor& go, const at::Tensor& indices, at::Tensor& gx) {
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "kmax_backward", [&] { kmax_backward_t<scalar_t>(go, indices, gx); });
 }
 void kmax_forward(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmax_forward", [&] { kmax_forward_t<scalar_t>(x, k, values, indices); });

@@ -60,7 +60,7 @@ struct FancyPoolKernels {
   // earlier position; NaN counts as largest, as in torch.topk).
   void (*kmax_forward)(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices);
   // k-max backward over rows: gx (rows, L), uninitialised, = 0 except gx[r][indices[r][j]] = go[r][j].
-  void (*kmax_backward)(const at::Tensor& grad_out, const at::Tensor& indices, at::Tensor& gx, bool zeroed);
+  void (*kmax_backward)(const at::Tensor& grad_out, const at::Tensor& indices, at::Tensor& gx);
 };
 
 namespace cpu_default { extern const FancyPoolKernels fancy_pool_kernels; }

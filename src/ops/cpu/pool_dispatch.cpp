@@ -56,18 +56,14 @@ Tensor in_layout(const Tensor& t5, bool channels_last) {
 }
 
 // A tensor shaped like g's input side, in g's layout: zeros, or left uninitialised for a
-// kernel that writes every element itself — or, with got_zeros, for one that zeroes what
-// it scatters into unless *got_zeros says the buffer came zeroed (see empty_large).
-Tensor input_5d(const PoolGeometry& g, const at::TensorOptions& opt, bool zeroed = true,
-                bool* got_zeros = nullptr) {
+// kernel that writes every element itself.
+Tensor input_5d(const PoolGeometry& g, const at::TensorOptions& opt, bool zeroed = true) {
   const auto& d = g.dim;
   const bool cl = g.channels_last;
   const std::vector<int64_t> shape = cl ? std::vector<int64_t>{g.N, d[0].in, d[1].in, d[2].in, g.C}
                                         : std::vector<int64_t>{g.N, g.C, d[0].in, d[1].in, d[2].in};
-  bool fresh = false;
-  Tensor t = empty_large(shape, opt, zeroed || got_zeros ? &fresh : nullptr);
-  if (zeroed && !fresh) t.zero_();
-  if (got_zeros) *got_zeros = fresh;
+  Tensor t = empty_large(shape, opt);
+  if (zeroed) t.zero_();
   return cl ? t.permute({0, 4, 1, 2, 3}) : t;
 }
 
@@ -265,9 +261,8 @@ Tensor pool_index_backward(const Tensor& grad_out, const Tensor& self, const Ten
   PoolGeometry tmp = g;
   Tensor go5 = in_layout(as_5d(grad_out, nd, tmp), g.channels_last);
   Tensor i5 = in_layout(as_5d(indices, nd, tmp), g.channels_last);
-  bool got_zeros = false;
-  Tensor gi5 = input_5d(g, grad_out.options(), /*zeroed=*/false, &got_zeros);  // else the kernel zeroes it
-  cpu_pool_kernels().index_backward(go5, i5, gi5, g, got_zeros);
+  Tensor gi5 = input_5d(g, grad_out.options(), /*zeroed=*/false);  // the kernel zeroes it
+  cpu_pool_kernels().index_backward(go5, i5, gi5, g);
   return output_view(gi5, self, nd);
 }
 

@@ -1149,10 +1149,10 @@ void forward(const at::Tensor& x, at::Tensor& y, at::Tensor* idx, const PoolPara
 // ---------------------------------------------------------------- backward by index
 // Planes (n, c) are independent; within a plane outputs are visited in order, so the
 // sum at each input position is taken in ATen's order and does not depend on threads.
-// grad_in arrives zeroed or uninitialised; then each plane (image, channels-last) is
-// zeroed just before, while it is cache-sized: one write pass.
+// grad_in arrives uninitialised; each plane (image, channels-last) is zeroed just before,
+// while it is cache-sized: one write pass.
 void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
-                    const PoolGeometry& g, bool zeroed) {
+                    const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "fancy_pool_index_backward", [&] {
     const scalar_t* go = grad_out.data_ptr<scalar_t>();
     const int64_t* ix = idx.data_ptr<int64_t>();
@@ -1164,7 +1164,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + plane * pin;
           const scalar_t* op = go + plane * pout;
           const int64_t* ipp = ix + plane * pout;
-          if (!zeroed) std::fill(gp, gp + pin, scalar_t(0));
+          std::fill(gp, gp + pin, scalar_t(0));
           for (int64_t o = 0; o < pout; ++o) {
             if (ipp[o] >= 0) gp[ipp[o]] += op[o];
           }
@@ -1176,7 +1176,7 @@ void index_backward(const at::Tensor& grad_out, const at::Tensor& idx, at::Tenso
           scalar_t* gp = gi + n * pin * C;
           const scalar_t* op = go + n * pout * C;
           const int64_t* ipp = ix + n * pout * C;
-          if (!zeroed) std::fill(gp, gp + pin * C, scalar_t(0));
+          std::fill(gp, gp + pin * C, scalar_t(0));
           for (int64_t o = 0; o < pout; ++o) {
             for (int64_t c = 0; c < C; ++c) {
               const int64_t i = ipp[o * C + c];

@@ -13,9 +13,9 @@ struct PoolKernels {
   // position in the (n, c) plane of the element chosen, −1 when the window saw none.
   void (*forward)(const at::Tensor& x, at::Tensor& y, at::Tensor* idx, const PoolParams& p);
   // grad_input[plane][idx] += grad_output, per plane in output order (max/min/adaptive max);
-  // grad_input comes zeroed (zeroed = true) or uninitialised, then zeroed plane by plane.
+  // grad_input comes uninitialised and is zeroed plane by plane.
   void (*index_backward)(const at::Tensor& grad_out, const at::Tensor& idx, at::Tensor& grad_in,
-                         const PoolGeometry& g, bool zeroed);
+                         const PoolGeometry& g);
   // Average / Lp backward: spreads each output's gradient over its window. grad_in comes
   // uninitialised; the kernel writes every element.
   void (*window_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
