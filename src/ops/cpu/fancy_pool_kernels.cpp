@@ -1282,6 +1282,20 @@ inline bool kmax_bound(const float* __restrict xr, int64_t L, int64_t k, float& 
 }
 
 #if defined(__AVX512F__)
+// Each lane's rank among the first n lanes of v (n <= 16; lanes[] holds v): the count of
+// lanes ranked before it — larger, or equal and earlier. Lanes past n count nothing.
+inline __m512i lane_ranks(__m512 v, const float* lanes, int64_t n) {
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i rank = _mm512_setzero_si512();
+  for (int64_t d = 0; d < n; ++d) {
+    const __m512 b = _mm512_set1_ps(lanes[d]);
+    const auto later = static_cast<__mmask16>(~((uint32_t{2} << d) - 1));  // lanes c > d
+    const __mmask16 before = _mm512_cmp_ps_mask(b, v, _CMP_GT_OQ) | (_mm512_cmp_ps_mask(b, v, _CMP_EQ_OQ) & later);
+    rank = _mm512_mask_add_epi32(rank, before, rank, one);
+  }
+  return rank;
+}
+
 // For k <= 16 a tighter and cheaper bound with AVX-512: the maxima of 16 interleaved groups
 // (i mod 16) sit in one vector, and tau = the k-th largest of them, found by ranking the 16
 // lanes against each other. One unordered compare per two vectors finds NaN.
@@ -1310,14 +1324,7 @@ inline bool kmax_bound16(const float* __restrict xr, int64_t L, int64_t k, float
   const __m512 m = _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3));
   alignas(64) float lane[16];
   _mm512_store_ps(lane, m);
-  const __m512i one = _mm512_set1_epi32(1);
-  __m512i rank = _mm512_setzero_si512();
-  for (int d = 0; d < 16; ++d) {
-    const __m512 b = _mm512_set1_ps(lane[d]);
-    const auto later = static_cast<__mmask16>(~((uint32_t{2} << d) - 1));  // lanes c > d
-    const __mmask16 before = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ) | (_mm512_cmp_ps_mask(b, m, _CMP_EQ_OQ) & later);
-    rank = _mm512_mask_add_epi32(rank, before, rank, one);
-  }
+  const __m512i rank = lane_ranks(m, lane, 16);
   const __mmask16 kth = _mm512_cmpeq_epi32_mask(rank, _mm512_set1_epi32(static_cast<int>(k - 1)));
   tau = _mm512_cvtss_f32(_mm512_maskz_compress_ps(kth, m));
   return true;
@@ -1364,14 +1371,7 @@ inline void rank_few(const float* __restrict xr, const int32_t* __restrict ci, i
   const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, p, xr, 4);
   alignas(64) float cv[16];
   _mm512_store_ps(cv, v);
-  const __m512i one = _mm512_set1_epi32(1);
-  __m512i rank = _mm512_setzero_si512();
-  for (int64_t d = 0; d < n; ++d) {
-    const __m512 b = _mm512_set1_ps(cv[d]);
-    const auto later = static_cast<__mmask16>(~((uint32_t{2} << d) - 1));  // lanes c > d
-    const __mmask16 before = _mm512_cmp_ps_mask(b, v, _CMP_GT_OQ) | (_mm512_cmp_ps_mask(b, v, _CMP_EQ_OQ) & later);
-    rank = _mm512_mask_add_epi32(rank, before, rank, one);
-  }
+  const __m512i rank = lane_ranks(v, cv, n);
   const __mmask16 take = _mm512_mask_cmplt_epi32_mask(live, rank, _mm512_set1_epi32(static_cast<int>(k)));
   const __m512i tp = _mm512_maskz_compress_epi32(take, p);
   const auto kk = static_cast<__mmask16>((uint32_t{1} << k) - 1);

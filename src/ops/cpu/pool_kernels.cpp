@@ -560,6 +560,7 @@ constexpr int64_t kPrefetchRows = 4;
 constexpr int64_t kPrefetchMaxRow = 256;  // longer rows stream well on their own
 constexpr int64_t kPrefetchMaxWindowRows = 4;  // so do the contiguous blocks of taller windows
 constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
+constexpr int64_t kPrefetchMaxPiece = 1024;  // channels-last: bytes of a window row worth prefetching
 
 // (plane, od, oh) of output row r of an NCDHW output, advanced one row at a time.
 struct RowCounter {
@@ -944,7 +945,7 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
 }
 
 // One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
-// registers (the first window element initialises them) and written once. Positions are
+// registers and written once. Positions are
 // kept as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
 // lanes are as wide as the float lanes and share their compare masks; they are widened to
 // int64 once, when stored (with int64 lanes the accumulators spilled to the stack).
@@ -1045,7 +1046,7 @@ inline void for_lane_blocks(int64_t C, Fn&& f) {
 }
 
 // Channels-last, float and double: each output position's C values are folded straight
-// into the output (the first window element initialises it), one row of outputs at a
+// into the output through register blocks (cl_block), one row of outputs at a
 // time so the D/H windows are computed once per row.
 template <Fold F, bool Idx, typename T>
 void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParams& p) {
@@ -1089,7 +1090,8 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
       }
       for (int64_t ow = 0; ow < W.out; ++ow) {
         const Span sw = wspan[ow];
-        if (prefetch && ow + kPrefetchPositions < W.out && (wspan[ow].end - wspan[ow].start) * C <= 4 * 64) {
+        const int64_t piece = (wspan[ow].end - wspan[ow].start) * C * int64_t(sizeof(T));
+        if (prefetch && ow + kPrefetchPositions < W.out && piece <= kPrefetchMaxPiece) {
           const Span sp = wspan[ow + kPrefetchPositions];
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
