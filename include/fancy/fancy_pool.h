@@ -34,10 +34,12 @@ at::Tensor soft_pool(const at::Tensor& x, const WindowOptions<D>& o);
 // LIP: Σ x·e^logit / Σ e^logit over each window; gradients to x and logits.
 at::Tensor lip_pool2d(const at::Tensor& x, const at::Tensor& logits, const WindowOptions<2>& o);
 // Stochastic pooling: training samples a_i with p = a/Σa (from `generator`) and returns
-// (values, indices usable by max_unpool); evaluation returns (Σa²/Σa, undefined).
+// (values, indices usable by max_unpool; empty when return_indices is false); evaluation
+// returns (Σa²/Σa, empty).
 template <size_t D>
 std::tuple<at::Tensor, at::Tensor> stochastic_pool(const at::Tensor& x, const WindowOptions<D>& o, bool training,
-                                                   c10::optional<at::Generator> generator = c10::nullopt);
+                                                   c10::optional<at::Generator> generator = c10::nullopt,
+                                                   bool return_indices = true);
 // α·max + (1 − α)·avg; α scalar or per channel, or `random` 0/1 per output in training.
 template <size_t D>
 at::Tensor mixed_pool(const at::Tensor& x, const at::Tensor& alpha, const WindowOptions<D>& o, bool training = false,

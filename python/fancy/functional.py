@@ -153,11 +153,9 @@ def _make_fancy_window(n):
 
     def stochastic_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, training=True,
                         return_indices=False, generator=None):
-        if return_indices and not training:
-            raise ValueError(f"stochastic_pool{n}d: return_indices needs training=True (evaluation "
-                             "takes the probability-weighted mean, not one element)")
         out, idx = stoch_op(input, _ntuple(kernel_size, n, "kernel_size"), _stride(stride, n),
-                            _ntuple(padding, n, "padding"), bool(ceil_mode), bool(training), generator)
+                            _ntuple(padding, n, "padding"), bool(ceil_mode), bool(training), generator,
+                            bool(return_indices))
         return (out, idx) if return_indices else out
 
     def mixed_pool(input, alpha, kernel_size, stride=None, padding=0, ceil_mode=False, training=False,

@@ -11,10 +11,12 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/conv2d.h>
 #include <ATen/ops/full.h>
+#include <ATen/ops/randint.h>
 #include <ATen/ops/stack.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 TORCH_LIBRARY_FRAGMENT(fancy, m) {
@@ -24,7 +26,7 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
                                "bool ceil_mode=False";
     m.def(("soft_pool" + d + "(Tensor self, " + window + ") -> Tensor").c_str());
     m.def(("stochastic_pool" + d + "(Tensor self, " + window +
-           ", bool training=True, Generator? generator=None) -> (Tensor, Tensor)").c_str());
+           ", bool training=True, Generator? generator=None, bool return_indices=False) -> (Tensor, Tensor)").c_str());
     m.def(("mixed_pool" + d + "(Tensor self, Tensor alpha, " + window +
            ", bool training=False, bool random=False, Generator? generator=None) -> Tensor").c_str());
   }
@@ -44,8 +46,10 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   m.def("weighted_pool_backward(Tensor grad_output, Tensor self, Tensor logits, Tensor result, "
         "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool logits_are_input=False, "
         "bool[2] output_mask=[True, True]) -> (Tensor, Tensor)");
-  m.def("stochastic_pool_train_backward(Tensor grad_output, Tensor self, Tensor result, Tensor indices, "
-        "int[] kernel_size, int[] stride, int[] padding, bool ceil_mode) -> Tensor");
+  m.def("stochastic_pool_forward(Tensor self, int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, "
+        "int? seed, bool return_indices) -> (Tensor, Tensor)");
+  m.def("stochastic_pool_train_backward(Tensor grad_output, Tensor self, int seed, int[] kernel_size, int[] stride, "
+        "int[] padding, bool ceil_mode) -> Tensor");
   m.def("stochastic_pool_eval_backward(Tensor grad_output, Tensor self, Tensor result, int[] kernel_size, "
         "int[] stride, int[] padding, bool ceil_mode) -> Tensor");
   m.def("kmax_pool_backward(Tensor grad_output, Tensor indices, int[] self_sizes, int dim) -> Tensor");
@@ -55,9 +59,9 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
   m.def("mixed_pool_tiled(Tensor self, Tensor alpha, int[] kernel_size) -> Tensor");
   m.def("mixed_pool_tiled_backward(Tensor grad_output, Tensor self, Tensor alpha, int[] kernel_size, "
         "bool[2] output_mask) -> (Tensor, Tensor)");
-  m.def("sort_pool2d_forward(Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) -> (Tensor, Tensor)");
-  m.def("sort_pool2d_backward(Tensor grad_output, Tensor self, Tensor weights, Tensor ranks, int[2] kernel_size, "
-        "int[2] stride) -> (Tensor, Tensor)");
+  m.def("sort_pool2d_forward(Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) -> Tensor");
+  m.def("sort_pool2d_backward(Tensor grad_output, Tensor self, Tensor weights, int[2] kernel_size, int[2] stride) "
+        "-> (Tensor, Tensor)");
 }
 
 namespace fancy {
@@ -120,6 +124,26 @@ bool windows_tile(const Tensor& x, int64_t nd, IntArrayRef k, IntArrayRef s, Int
   return true;
 }
 
+// Stochastic pooling (Zeiler & Fergus 2013): training draws one 64-bit seed from the
+// generator and passes it to the kernel op, whose picks are a counter-based function of
+// it, so its backward finds them again from the input and the seed (nothing stored; int64
+// indices only when asked for). Evaluation: Σa²/Σa.
+template <int64_t ND>
+TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
+                   c10::optional<at::Generator> gen, bool return_indices) {
+  static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, c10::optional<int64_t>,
+                                bool)>("stochastic_pool_forward");
+  const std::string name = nd_op_name("stochastic_pool", ND);
+  TORCH_CHECK(static_cast<int64_t>(k.size()) == ND, name, ": kernel_size must have ", ND, " element",
+              ND > 1 ? "s" : "", ", got ", shape_str(k));
+  c10::optional<int64_t> seed;
+  if (training) {
+    seed = at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::TensorOptions().dtype(at::kLong))
+               .item<int64_t>();
+  }
+  return op.call(x, k, s, p, ceil, seed, return_indices);
+}
+
 // α·max + (1 − α)·avg (Yu et al. 2014). α: a scalar or one per channel (learnable), or with
 // `random` a 0/1 draw per output in training (its expectation, 1/2, in evaluation). Windows
 // that tile the input run one fused kernel; the others compose max and average pooling.
@@ -180,12 +204,12 @@ Tensor gated_pool2d(const Tensor& x, const Tensor& gate, IntArrayRef k, IntArray
 }
 
 // Sort pooling: each window sorted descending, its top K values weighted by softmax(w)
-// (or w). The fused forward returns the ranks' positions; autograd routes through them.
+// (or w), by the fused kernel op, whose backward ranks the windows again.
 Tensor sort_pool2d(const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s, bool softmax) {
-  static auto op = op_handle<TT(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
+  static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
   TORCH_CHECK(weights.dim() == 1 && weights.numel() >= 1, "fancy::sort_pool2d: weights must be a non-empty ",
               "1-D tensor (one weight per kept rank), got shape ", shape_str(weights.sizes()));
-  return std::get<0>(op.call(x, softmax ? weights.softmax(0) : weights, k, s));
+  return op.call(x, softmax ? weights.softmax(0) : weights, k, s);
 }
 
 // DCNN's dynamic k-max pooling: k = max(k_top, ceil((L − l)/L · s)) per sequence of length s.
@@ -336,6 +360,9 @@ Tensor horizontal_pyramid_pool(const Tensor& x, IntArrayRef bins) {
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fancy, CompositeImplicitAutograd, m) {
+  m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
+  m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
+  m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
   m.impl("mixed_pool1d", TORCH_FN(mixed_pool<1>));
   m.impl("mixed_pool2d", TORCH_FN(mixed_pool<2>));
   m.impl("mixed_pool3d", TORCH_FN(mixed_pool<3>));
@@ -372,11 +399,12 @@ Tensor lip_pool2d(const Tensor& x, const Tensor& logits, const WindowOptions<2>&
 
 template <size_t D>
 std::tuple<Tensor, Tensor> stochastic_pool(const Tensor& x, const WindowOptions<D>& o, bool training,
-                                           c10::optional<at::Generator> generator) {
+                                           c10::optional<at::Generator> generator, bool return_indices) {
   static auto op = ops::op_handle<std::tuple<Tensor, Tensor>(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef,
-                                                             bool, bool, c10::optional<at::Generator>)>(
+                                                             bool, bool, c10::optional<at::Generator>, bool)>(
       ops::nd_op_name("stochastic_pool", D));
-  return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode(), training, generator);
+  return op.call(x, *o.kernel_size(), *o.stride(), *o.padding(), o.ceil_mode(), training, generator,
+                 training && return_indices);  // evaluation has no indices: (Σa²/Σa, empty)
 }
 
 template <size_t D>
@@ -442,7 +470,7 @@ Tensor horizontal_pyramid_pool(const Tensor& x, std::vector<int64_t> bins) {
 #define FANCY_INSTANTIATE(D)                                                                                   \
   template Tensor soft_pool<D>(const Tensor&, const WindowOptions<D>&);                                        \
   template std::tuple<Tensor, Tensor> stochastic_pool<D>(const Tensor&, const WindowOptions<D>&, bool,          \
-                                                         c10::optional<at::Generator>);                        \
+                                                         c10::optional<at::Generator>, bool);                  \
   template Tensor mixed_pool<D>(const Tensor&, const Tensor&, const WindowOptions<D>&, bool, bool,              \
                                 c10::optional<at::Generator>);
 FANCY_INSTANTIATE(1)

@@ -178,6 +178,37 @@ def test_stochastic_training_routes_gradient_to_sampled_index_and_unpools():
         2, idx.flatten(2), y.detach().flatten(2)).view_as(x))
 
 
+@pytest.mark.parametrize("k,s,p,ceil", [(2, None, 0, False), (3, 2, 1, False), (2, None, 0, True), (3, 3, 0, False)])
+def test_stochastic_backward_finds_the_forward_picks_without_indices(k, s, p, ceil):
+    """Without return_indices nothing but x is kept: the backward draws the picks again
+    from x and the seed. Its gradient must equal the scatter of the indices that the same
+    generator state gives, on tiled, overlapping and partial windows, for 1 and 2 threads."""
+    x = _rand(2, 3, 11, 12, positive=True, seed=8)
+    x[0, 0, :4, :4] = 0  # zero-sum windows pass no gradient
+    _, idx = fancy.stochastic_pool2d(x, k, s, p, ceil, training=True, return_indices=True,
+                                     generator=torch.Generator().manual_seed(21))
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        xg = x.clone().requires_grad_()
+        y = fancy.stochastic_pool2d(xg, k, s, p, ceil, training=True, generator=torch.Generator().manual_seed(21))
+        g = _rand(*y.shape, seed=9)
+        y.backward(g)
+        live = (y.detach() > 0).to(D)
+        expect = torch.zeros_like(x).flatten(2).scatter_add(2, idx.flatten(2), (g * live).flatten(2)).view_as(x)
+        torch.testing.assert_close(xg.grad, expect, rtol=0, atol=1e-15)
+    torch.set_num_threads(2)
+
+
+def test_stochastic_backward_refuses_an_input_changed_in_place():
+    """The backward reads x again, so autograd's version check must catch x changed in place."""
+    x = _rand(1, 2, 8, 8, positive=True).requires_grad_()
+    h = x * 1
+    y = fancy.stochastic_pool2d(h, 2, training=True, generator=torch.Generator().manual_seed(1))
+    h.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_stochastic_sampling_frequencies_match_p():
     # One 2x2 window with p = a / sum(a), 200k draws: chi-square with 3 dof.
     a = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=D)
@@ -335,22 +366,34 @@ def test_sort_pool_matches_composition_and_one_weight_is_max_pool():
 
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 3), (3, 2)])
 def test_sort_pool_ranks_ties_and_nan_against_a_plain_reference(k, s):
-    """Quantised values (many ties) and NaN, tiled (k = s) and overlapping windows: each
-    window's top-3 offsets equal a plain sort (NaN largest, ties to the earlier offset)."""
+    """Quantised values (many ties) and NaN, tiled (k = s) and overlapping windows: the
+    output and both gradients (the backward ranks the windows again, nothing stored)
+    equal a plain sort's top 3 (NaN largest, ties to the earlier offset)."""
     g = torch.Generator().manual_seed(5)
     x = torch.randint(-2, 3, (2, 3, 9, 10), generator=g).float()
     x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
     w = torch.tensor([0.5, 0.3, 0.2])
-    y, ranks = torch.ops.fancy.sort_pool2d_forward(x, w, [k, k], [s, s])
+    xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+    y = torch.ops.fancy.sort_pool2d_forward(xg, wg, [k, k], [s, s])
+    go = torch.rand(y.shape, generator=g)
+    y.backward(go)
     win = x.unfold(2, k, s).unfold(3, k, s).reshape(*y.shape, k * k)
+    expect_gx = torch.zeros(x.shape, dtype=torch.float64)
+    expect_gw = [0.0, 0.0, 0.0]
     for n, c, oh, ow in itertools.product(*(range(d) for d in y.shape)):
         vals = win[n, c, oh, ow].tolist()
         order = sorted(range(k * k), key=lambda t: (0 if math.isnan(vals[t]) else 1,
                                                     -(0 if math.isnan(vals[t]) else vals[t]), t))[:3]
-        assert ranks[n, c, oh, ow].tolist() == order
         expect = sum(wj * vals[t] for wj, t in zip(w.tolist(), order))
         got = y[n, c, oh, ow].item()
         assert (math.isnan(got) and math.isnan(expect)) or abs(got - expect) < 1e-6
+        gr = go[n, c, oh, ow].item()
+        for j, t in enumerate(order):
+            expect_gx[n, c, oh * s + t // k, ow * s + t % k] += gr * w[j].item()
+            expect_gw[j] += gr * vals[t]
+    torch.testing.assert_close(xg.grad.double(), expect_gx, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(wg.grad.double(), torch.tensor(expect_gw, dtype=torch.float64), rtol=1e-5,
+                               atol=1e-5, equal_nan=True)
 
 
 # ---------------------------------------------------------------------- mixed, gated, GeM

@@ -57,7 +57,7 @@ const std::map<std::string, Method>& methods() {
       {"l2", {"L2 pooling (Lp, p = 2)", [](const T& x, bool, at::Generator&) { return fancy::lp_pool2d(x, fancy::LPPool2dOptions(2.0, 2)); }}},
       {"soft", {"SoftPool", [](const T& x, bool, at::Generator&) { return fancy::soft_pool<2>(x, w2); }}},
       {"stochastic", {"stochastic pooling", [](const T& x, bool training, at::Generator& g) {
-                        return std::get<0>(fancy::stochastic_pool<2>(x, w2, training, g));
+                        return std::get<0>(fancy::stochastic_pool<2>(x, w2, training, g, false));
                       }}},
       {"mixed", {"mixed pooling (random α)", [](const T& x, bool training, at::Generator& g) {
                    return fancy::mixed_pool<2>(x, torch::full({}, 0.5), w2, training, /*random=*/true, g);

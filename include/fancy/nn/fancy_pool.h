@@ -29,7 +29,7 @@ class StochasticPoolImpl : public torch::nn::Cloneable<StochasticPoolImpl<D>> {
       : options(std::move(options)), generator(std::move(generator)) {}
   void reset() override {}
   at::Tensor forward(const at::Tensor& x) {
-    return std::get<0>(fancy::stochastic_pool<D>(x, options, this->is_training(), generator));
+    return std::get<0>(fancy::stochastic_pool<D>(x, options, this->is_training(), generator, false));
   }
   WindowOptions<D> options;
   c10::optional<at::Generator> generator;

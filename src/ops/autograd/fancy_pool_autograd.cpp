@@ -78,16 +78,19 @@ Tensor lip_pool2d(const Tensor& x, const Tensor& logits, IntArrayRef k, IntArray
   return WeightedPoolFunction::apply(x, logits, false, "lip_pool2d", k.vec(), s.vec(), p.vec(), ceil, run)[0];
 }
 
-// Stochastic pooling. Training: the gradient goes to the sampled element (a zero-sum
-// window, whose output is 0, passes none). Evaluation: d(Σa²/Σa)/da_i = (2a_i − y)/Σa.
+// Stochastic pooling's kernel op. Training (a seed): the gradient goes to the sampled
+// element, which the backward op finds again from x and the seed (a zero-sum window passes
+// none), so nothing beyond x is kept. Evaluation: d(Σa²/Σa)/da_i = (2a_i − y)/Σa.
 struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& x, const std::string& name, IntVec k, IntVec s,
-                               IntVec p, bool ceil, bool training, const std::function<TT(const Tensor&)>& run) {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, IntVec k, IntVec s, IntVec p, bool ceil,
+                               c10::optional<int64_t> seed, bool return_indices) {
+    static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, c10::optional<int64_t>,
+                                  bool)>("stochastic_pool_forward");
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [y, idx] = run(x);
-    ctx->save_for_backward({x, y, idx});
-    ctx->saved_data["training"] = training;
-    save_window(ctx, name, k, s, p, ceil);
+    auto [y, idx] = op.call(x, k, s, p, ceil, seed, return_indices);
+    ctx->save_for_backward(seed ? variable_list{x} : variable_list{x, y});
+    if (seed) ctx->saved_data["seed"] = *seed;
+    save_window(ctx, nd_op_name("stochastic_pool", k.size()), k, s, p, ceil);
     ctx->mark_non_differentiable({idx});
     pass_undefined_grads(ctx);
     return {y, idx};
@@ -95,32 +98,27 @@ struct StochasticPoolFunction : torch::autograd::Function<StochasticPoolFunction
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto& sd = ctx->saved_data;
     refuse_double_backward(sd["name"].toStringRef());
-    if (!grads[0].defined()) return variable_list(8);
+    if (!grads[0].defined()) return variable_list(7);
     auto v = ctx->get_saved_variables();
+    const auto k = sd["k"].toIntVector(), s = sd["s"].toIntVector(), p = sd["p"].toIntVector();
+    const bool ceil = sd["ceil"].toBool();
     Tensor gx;
-    if (sd["training"].toBool()) {
-      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef,
-                                        IntArrayRef, IntArrayRef, bool)>("stochastic_pool_train_backward");
-      gx = op.call(grads[0].contiguous(), v[0], v[1], v[2], sd["k"].toIntVector(), sd["s"].toIntVector(),
-                   sd["p"].toIntVector(), sd["ceil"].toBool());
+    if (sd.count("seed")) {
+      static auto op = op_handle<Tensor(const Tensor&, const Tensor&, int64_t, IntArrayRef, IntArrayRef, IntArrayRef,
+                                        bool)>("stochastic_pool_train_backward");
+      gx = op.call(grads[0], v[0], sd["seed"].toInt(), k, s, p, ceil);
     } else {
       static auto op = op_handle<Tensor(const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef,
                                         IntArrayRef, bool)>("stochastic_pool_eval_backward");
-      gx = op.call(grads[0].contiguous(), v[0], v[1], sd["k"].toIntVector(), sd["s"].toIntVector(),
-                   sd["p"].toIntVector(), sd["ceil"].toBool());
+      gx = op.call(grads[0].contiguous(), v[0], v[1], k, s, p, ceil);
     }
-    return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {gx, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
-template <int64_t ND>
-TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
-                   c10::optional<at::Generator> gen) {
-  static const std::string name = nd_op_name("stochastic_pool", ND);
-  static auto op = op_handle<TT(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, bool, bool,
-                                c10::optional<at::Generator>)>(name);
-  auto run = [&](const Tensor& t) { return op.call(t, k, s, p, ceil, training, gen); };
-  auto out = StochasticPoolFunction::apply(x, name, k.vec(), s.vec(), p.vec(), ceil, training, run);
+TT stochastic_pool_forward(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil,
+                           c10::optional<int64_t> seed, bool return_indices) {
+  auto out = StochasticPoolFunction::apply(x, k.vec(), s.vec(), p.vec(), ceil, seed, return_indices);
   return {out[0], out[1]};
 }
 
@@ -179,35 +177,31 @@ Tensor mixed_pool_tiled(const Tensor& x, const Tensor& alpha, IntArrayRef k) {
   return MixedPoolFunction::apply(x, alpha, k.vec())[0];
 }
 
-// Sort pooling: y = Σ_j w_j · x[rank_j]; the backward op gives ∂/∂x[rank_j] += go·w_j and
-// ∂/∂w_j = Σ go·x[rank_j].
+// Sort pooling: y = Σ_j w_j · x[rank_j]; the backward op ranks the windows of x again and
+// gives ∂/∂x[rank_j] += go·w_j and ∂/∂w_j = Σ go·x[rank_j] (nothing kept but x and w).
 struct SortPoolFunction : torch::autograd::Function<SortPoolFunction> {
   static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& w, IntVec k, IntVec s) {
-    static auto op = op_handle<TT(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
+    static auto op = op_handle<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>("sort_pool2d_forward");
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [y, ranks] = op.call(x, w, k, s);
-    ctx->save_for_backward({x, w, ranks});
+    Tensor y = op.call(x, w, k, s);
+    ctx->save_for_backward({x, w});
     ctx->saved_data["k"] = k;
     ctx->saved_data["s"] = s.empty() ? k : s;
-    ctx->mark_non_differentiable({ranks});
-    pass_undefined_grads(ctx);
-    return {y, ranks};
+    return {y};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     refuse_double_backward("sort_pool2d");
-    if (!grads[0].defined()) return variable_list(4);
-    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, const Tensor&, IntArrayRef,
-                                  IntArrayRef)>("sort_pool2d_backward");
+    static auto op = op_handle<TT(const Tensor&, const Tensor&, const Tensor&, IntArrayRef, IntArrayRef)>(
+        "sort_pool2d_backward");
     auto v = ctx->get_saved_variables();
-    auto [gx, gw] = op.call(grads[0], v[0], v[1], v[2], ctx->saved_data["k"].toIntVector(),
+    auto [gx, gw] = op.call(grads[0], v[0], v[1], ctx->saved_data["k"].toIntVector(),
                             ctx->saved_data["s"].toIntVector());
     return {gx, gw, Tensor(), Tensor()};
   }
 };
 
-TT sort_pool2d_forward(const Tensor& x, const Tensor& w, IntArrayRef k, IntArrayRef s) {
-  auto out = SortPoolFunction::apply(x, w, k.vec(), s.vec());
-  return {out[0], out[1]};
+Tensor sort_pool2d_forward(const Tensor& x, const Tensor& w, IntArrayRef k, IntArrayRef s) {
+  return SortPoolFunction::apply(x, w, k.vec(), s.vec())[0];
 }
 
 // k-max: the gradient goes back to the kept positions.
@@ -245,9 +239,7 @@ TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
   m.impl("soft_pool2d", TORCH_FN(soft_pool<2>));
   m.impl("soft_pool3d", TORCH_FN(soft_pool<3>));
   m.impl("lip_pool2d", TORCH_FN(lip_pool2d));
-  m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
-  m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
-  m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("stochastic_pool_forward", TORCH_FN(stochastic_pool_forward));
   m.impl("gem_pool_global", TORCH_FN(gem_pool_global));
   m.impl("mixed_pool_tiled", TORCH_FN(mixed_pool_tiled));
   m.impl("sort_pool2d_forward", TORCH_FN(sort_pool2d_forward));

@@ -8,7 +8,6 @@
 #include <ATen/core/Generator.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/full.h>
-#include <ATen/ops/randint.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -124,39 +123,38 @@ TT weighted_pool_backward(const Tensor& go, const Tensor& x, const Tensor& logit
               "but the input holds ", value, "; apply ReLU (or another non-negative activation) first");
 }
 
-template <int64_t ND>
-TT stochastic_pool(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil, bool training,
-                   c10::optional<at::Generator> gen) {
-  const std::string name = nd_op_name("stochastic_pool", ND);
-  Windowed w = windowed(name.c_str(), x, ND, k, s, p, ceil);
-  TORCH_CHECK(w.g.dim[0].in * w.g.dim[1].in * w.g.dim[2].in < (int64_t(1) << 31), name, ": planes of 2^31 or ",
-              "more elements are not supported (positions are kept in 32 bits)");
+// Training when a seed is given (see the composite stochastic_pool{1,2,3}d), else evaluation;
+// indices only when asked for (int64, twice the output's bytes).
+TT stochastic_pool_forward(const Tensor& x, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil,
+                           c10::optional<int64_t> seed, bool return_indices) {
+  const int64_t nd = k.size();
+  const std::string name = nd_op_name("stochastic_pool", nd);
+  TORCH_CHECK(seed.has_value() || !return_indices, name, ": return_indices needs training=True (evaluation ",
+              "takes the probability-weighted mean, not one element)");
+  Windowed w = windowed(name.c_str(), x, nd, k, s, p, ceil);
+  TORCH_CHECK(w.g.plane_in() < (int64_t(1) << 31), name, ": planes of 2^31 or more elements are not supported ",
+              "(positions are kept in 32 bits)");
   Tensor y5 = new_output_5d(w.g, w.x5.options());
-  if (!training) {
-    if (!cpu_fancy_pool_kernels().stochastic_forward(w.x5, 0, y5, nullptr, w.g)) refuse_negative(name.c_str(), x);
-    return {finish(y5, x, ND, w.channels_last), at::empty({0}, x.options().dtype(at::kLong))};  // no indices
+  Tensor i5 = return_indices ? new_output_5d(w.g, w.x5.options().dtype(at::kLong)) : Tensor();
+  const uint64_t u = static_cast<uint64_t>(seed.value_or(0));
+  if (!cpu_fancy_pool_kernels().stochastic_forward(w.x5, seed.has_value(), u, y5, return_indices ? &i5 : nullptr,
+                                                   w.g)) {
+    refuse_negative(name.c_str(), x);
   }
-  // One 64-bit seed from the generator per call; each output's uniform is a counter-based
-  // function of it and of the output's index, so the same generator state gives the same
-  // choices for any thread count.
-  const auto draw = at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::TensorOptions().dtype(at::kLong));
-  const uint64_t seed = static_cast<uint64_t>(draw.item<int64_t>());
-  Tensor i5 = new_output_5d(w.g, w.x5.options().dtype(at::kLong));
-  if (!cpu_fancy_pool_kernels().stochastic_forward(w.x5, seed, y5, &i5, w.g)) refuse_negative(name.c_str(), x);
-  return {finish(y5, x, ND, w.channels_last), finish(i5, x, ND, w.channels_last)};
+  return {finish(y5, x, nd, w.channels_last),
+          return_indices ? finish(i5, x, nd, w.channels_last) : at::empty({0}, x.options().dtype(at::kLong))};
 }
 
-Tensor stochastic_pool_train_backward(const Tensor& go, const Tensor& x, const Tensor& y, const Tensor& indices,
-                                      IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+Tensor stochastic_pool_train_backward(const Tensor& go, const Tensor& x, int64_t seed, IntArrayRef k, IntArrayRef s,
+                                      IntArrayRef p, bool ceil) {
   const int64_t nd = k.size();
   const char* op = "stochastic_pool_train_backward";
   Windowed w = windowed(op, x, nd, k, s, p, ceil);
-  TORCH_CHECK(indices.scalar_type() == at::kLong && indices.sizes() == y.sizes() && go.sizes() == y.sizes(), op,
-              ": indices (", indices.scalar_type(), ", shape ", shape_str(indices.sizes()), ") and grad_output (shape ",
-              shape_str(go.sizes()), ") must be int64 and of the output's shape ", shape_str(y.sizes()));
-  Tensor y5 = same_shape_5d(y, nd, w.g), go5 = same_shape_5d(go, nd, w.g), i5 = same_shape_5d(indices, nd, w.g);
+  TORCH_CHECK(go.numel() == w.g.N * w.g.C * w.g.plane_out(), op, ": grad_output (shape ", shape_str(go.sizes()),
+              ") does not match the pooled shape of the input");
+  Tensor go5 = same_shape_5d(go, nd, w.g);
   Tensor gx = empty_large(w.x5.sizes(), w.x5.options());
-  cpu_fancy_pool_kernels().stochastic_train_backward(go5, y5, i5, gx, w.g);
+  cpu_fancy_pool_kernels().stochastic_train_backward(go5, w.x5, static_cast<uint64_t>(seed), gx, w.g);
   return finish(gx, x, nd, w.channels_last);
 }
 
@@ -274,43 +272,30 @@ TT mixed_pool_tiled_backward(const Tensor& go, const Tensor& x, const Tensor& al
 }
 
 // ------------------------------------------------------------------ sort pooling
-TT sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s) {
+Tensor sort_pool2d_forward(const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s) {
   const char* op = "sort_pool2d";
   TORCH_CHECK(weights.dim() == 1 && weights.numel() >= 1, op, ": weights must be a non-empty 1-D tensor ",
               "(one weight per kept rank), got shape ", shape_str(weights.sizes()));
   Windowed w = windowed(op, x, 2, k, s, {0, 0}, false);
   const int64_t window = w.g.dim[1].k * w.g.dim[2].k;
-  TORCH_CHECK(window <= 256, op, ": a ", w.g.dim[1].k, "x", w.g.dim[2].k, " window has more than 256 elements ",
-              "(ranks are kept as 8-bit offsets)");
   TORCH_CHECK(weights.numel() <= window, op, ": ", weights.numel(), " weights but a ", w.g.dim[1].k, "x",
               w.g.dim[2].k, " window holds only ", window, " values (weights must be at most the window size)");
   TORCH_CHECK(weights.scalar_type() == x.scalar_type(), op, ": weights dtype ", weights.scalar_type(),
               " must equal the input dtype ", x.scalar_type());
   Tensor y5 = new_output_5d(w.g, w.x5.options());
-  std::vector<int64_t> rshape(y5.sizes().begin(), y5.sizes().end());
-  rshape.push_back(weights.numel());
-  Tensor ranks = at::empty(rshape, w.x5.options().dtype(at::kByte));
-  cpu_fancy_pool_kernels().sort_forward(w.x5, weights.contiguous(), y5, ranks, w.g);
-  // ranks: (N, C, 1, OH, OW, K) -> the caller's rank with K last.
-  Tensor y = output_view(y5, x, 2);
-  std::vector<int64_t> rs(y.sizes().begin(), y.sizes().end());
-  rs.push_back(weights.numel());
-  return {finish(y5, x, 2, w.channels_last), ranks.view(rs)};
+  cpu_fancy_pool_kernels().sort_forward(w.x5, weights.contiguous(), y5, w.g);
+  return finish(y5, x, 2, w.channels_last);
 }
 
-TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights, const Tensor& ranks,
-                        IntArrayRef k, IntArrayRef s) {
+TT sort_pool2d_backward(const Tensor& go, const Tensor& x, const Tensor& weights, IntArrayRef k, IntArrayRef s) {
   const char* op = "sort_pool2d_backward";
   Windowed w = windowed(op, x, 2, k, s, {0, 0}, false);
-  TORCH_CHECK(ranks.scalar_type() == at::kByte && ranks.dim() == x.dim() + 1 && ranks.size(-1) == weights.numel(),
-              op, ": ranks (uint8, shape ", shape_str(ranks.sizes()), ") do not match the input and ",
-              weights.numel(), " weights");
-  const int64_t planes = w.g.N * w.g.C;
-  Tensor gx = empty_large({planes, w.g.dim[1].in * w.g.dim[2].in}, x.options()).zero_();
+  TORCH_CHECK(go.numel() == w.g.N * w.g.C * w.g.plane_out(), op, ": grad_output (shape ", shape_str(go.sizes()),
+              ") does not match the pooled shape of the input");
+  Tensor gx = empty_large(w.x5.sizes(), x.options());
   Tensor gw = at::empty({weights.numel()}, weights.options());
-  cpu_fancy_pool_kernels().sort_backward(go.contiguous(), w.x5, weights.contiguous(), ranks.contiguous(), gx, gw,
-                                         w.g);
-  return {finish(gx.view(w.x5.sizes()), x, 2, w.channels_last), gw};
+  cpu_fancy_pool_kernels().sort_backward(same_shape_5d(go, 2, w.g), w.x5, weights.contiguous(), gx, gw, w.g);
+  return {finish(gx, x, 2, w.channels_last), gw};
 }
 
 // ------------------------------------------------------------------ k-max
@@ -360,9 +345,7 @@ TORCH_LIBRARY_IMPL(fancy, CPU, m) {
   m.impl("soft_pool3d", TORCH_FN(soft_pool<3>));
   m.impl("lip_pool2d", TORCH_FN(lip_pool2d));
   m.impl("weighted_pool_backward", TORCH_FN(weighted_pool_backward));
-  m.impl("stochastic_pool1d", TORCH_FN(stochastic_pool<1>));
-  m.impl("stochastic_pool2d", TORCH_FN(stochastic_pool<2>));
-  m.impl("stochastic_pool3d", TORCH_FN(stochastic_pool<3>));
+  m.impl("stochastic_pool_forward", TORCH_FN(stochastic_pool_forward));
   m.impl("stochastic_pool_train_backward", TORCH_FN(stochastic_pool_train_backward));
   m.impl("stochastic_pool_eval_backward", TORCH_FN(stochastic_pool_eval_backward));
   m.impl("gem_pool_global", TORCH_FN(gem_pool_global));

@@ -20,8 +20,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numeric>
 #include <type_traits>
+#include <numeric>
 #include <vector>
 
 namespace fancy {
@@ -521,29 +521,96 @@ inline T uniform_at(uint64_t seed, uint64_t o) {
   return static_cast<T>(static_cast<double>(z >> 11) * (1.0 / 9007199254740992.0));
 }
 
-// Tiled windows (see tile_of), the window in registers. Same arithmetic and order as the
-// general path below (sums over rows then columns), so both give the same picks.
+// Picks of the tiled windows [s0, s0 + n) of a row (n <= 16; xr: the row's R input rows;
+// o0: output s0's flat index, for the draws): in each window the first positive element
+// whose running sum passes u·Σa, or, if rounding leaves none, the last positive one.
+// Writes its tap t = r·KW + col (-1 for a zero-sum window) and its value (0 there), and
+// flags negative or NaN values in `seen`. The draws come first (scalar 64-bit hashing),
+// then one branch-free loop over the windows that vectorises: random data would defeat a
+// branch predictor. Forward and backward both call it, so the backward finds the forward's
+// picks from x and the seed, nothing stored. Sums over rows then columns, like the general
+// path below, so both pick the same.
+// Integer lanes as wide as T's: the masks of tile_picks.
+template <typename T>
+using LaneInt = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+
+// Picks of the tiled windows [s0, s0 + n) of a row (n <= 16; xr: the row's R input rows;
+// o0: output s0's flat index, for the draws): in each window the first positive element
+// whose running sum passes u·Σa, or, if rounding leaves none, the last positive one.
+// Writes its tap t = r·KW + col (-1 for a zero-sum window) and its value (0 there), and
+// flags negative or NaN values in `seen`. Forward and backward both call it, so the
+// backward finds the forward's picks from x and the seed, nothing stored. Sums over rows
+// then columns, like the general path below, so both pick the same.
+// For speed: random data defeats a branch predictor, so the loop over the windows must
+// vectorise; GCC does that only with the windows' taps copied tap-major (unit stride),
+// the draws computed beforehand, and the conditions kept as integer masks (0 or -1) of
+// the floats' lane width, not bools.
 template <int R, int KW, typename T>
-bool stochastic_forward_tiled(const T* xp, uint64_t seed, T* yp, int64_t* ip, const PoolGeometry& g) {
-  const auto& H = g.dim[1];
+inline void tile_picks(const T* const (&xr)[R], int64_t s0, int64_t n, uint64_t seed, uint64_t o0,
+                       LaneInt<T>* __restrict tap, T* __restrict value, int& seen) {
+  using I = LaneInt<T>;
+  constexpr int taps = R * KW;
+  T a[taps * 16], u[16];
+  for (int t = 0; t < taps; ++t) {
+    for (int64_t i = 0; i < n; ++i) a[t * 16 + i] = xr[t / KW][(s0 + i) * KW + t % KW];
+  }
+  for (int64_t i = 0; i < n; ++i) u[i] = uniform_at<T>(seed, o0 + i);
+  I bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    T sum = 0;
+    for (int t = 0; t < taps; ++t) {
+      sum += a[t * 16 + i];
+      bad |= -I(!(a[t * 16 + i] >= 0));
+    }
+    const T target = u[i] * sum;
+    T run = 0, pick_v = 0, last_v = 0;
+    I pick = -1, last = -1;
+    for (int t = 0; t < taps; ++t) {
+      const T v = a[t * 16 + i];
+      run += v;
+      const I positive = -I(v > 0);
+      const I take = (pick >> (8 * sizeof(I) - 1)) & positive & -I(run > target);  // pick < 0: none yet
+      pick_v = take ? v : pick_v;
+      pick = (take & t) | (~take & pick);
+      last_v = positive ? v : last_v;
+      last = (positive & t) | (~positive & last);
+    }
+    const I live = -I(sum > 0), picked = ~(pick >> (8 * sizeof(I) - 1));
+    const T v = picked ? pick_v : last_v;
+    value[i] = live ? v : T(0);
+    tap[i] = (live & ((picked & pick) | (~picked & last))) | ~live;
+  }
+  seen |= bad != 0;
+}
+
+// Visits a tiled output row in chunks of 16 outputs, the last one moved back to end at
+// w_out (recomputing a few outputs, same values): full vectors, no scalar remainder on
+// short rows. fn(s0, n).
+template <typename Fn>
+inline void for_chunks16(int64_t w_out, Fn&& fn) {
+  for (int64_t c0 = 0; c0 < w_out; c0 += 16) {
+    const int64_t s0 = w_out >= 16 ? std::min<int64_t>(c0, w_out - 16) : c0;
+    fn(s0, std::min<int64_t>(16, w_out - s0));
+  }
+}
+
+// Tiled windows (see tile_of), the window in registers. Training writes indices only when
+// ip is non-null (asked for); evaluation gives Σa²/Σa.
+template <int R, int KW, typename T>
+bool stochastic_forward_tiled(const T* xp, bool training, uint64_t seed, T* yp, int64_t* ip, const PoolGeometry& g) {
   const auto& W = g.dim[2];
-  const int64_t plane_in = g.dim[0].in * H.in * W.in;
   std::atomic<bool> bad{false};  // a negative or NaN activation seen
   at::parallel_for(0, row_count(g), tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
     // A local copy: read through the closure, the int64 index stores could alias it.
-    const int64_t w_out = W.out;
+    const int64_t w_out = W.out, w_in = W.in;
     int seen = 0;
+    LaneInt<T> tap[16];
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / H.out, oh = row % H.out;
-      const int64_t nc = plane / g.dim[0].in, d = plane % g.dim[0].in;
+      const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
-      int64_t rel[R];  // the window rows' starts inside the (n, c) volume
-      for (int r = 0; r < R; ++r) {
-        rel[r] = (d * H.in + oh * R + r) * W.in;
-        xr[r] = xp + nc * plane_in + rel[r];
-      }
+      for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * w_in;
       T* __restrict y = yp + row * w_out;
-      if (ip == nullptr) {  // eval: Σa² / Σa
+      if (!training) {  // Σa² / Σa
         for (int64_t ow = 0; ow < w_out; ++ow) {
           T s1 = 0, s2 = 0;
           for (int r = 0; r < R; ++r) {
@@ -558,57 +625,89 @@ bool stochastic_forward_tiled(const T* xp, uint64_t seed, T* yp, int64_t* ip, co
         }
         continue;
       }
-      int64_t* __restrict idx = ip + row * w_out;
-      // Chunks of 16 outputs, the last one moved back to end at w_out (recomputing a few
-      // outputs, same values): full vectors, no scalar remainder on short rows.
-      for (int64_t c0 = 0; c0 < w_out; c0 += 16) {
-        const int64_t s0 = w_out >= 16 ? std::min<int64_t>(c0, w_out - 16) : c0;
-        const int64_t s1 = std::min<int64_t>(s0 + 16, w_out);
-        for (int64_t ow = s0; ow < s1; ++ow) {
-          T sum = 0;
-          for (int r = 0; r < R; ++r) {
-            for (int j = 0; j < KW; ++j) {
-              const T a = xr[r][ow * KW + j];
-              sum += a;
-              seen |= !(a >= 0);
-            }
-          }
-          const T target = uniform_at<T>(seed, static_cast<uint64_t>(row * w_out + ow)) * sum;
-          // The first positive element whose running sum passes the target; if rounding
-          // leaves none, the last positive one. Value and position tracked together.
-          T run = 0, pick_v = 0, last_v = 0;
-          int64_t pick = -1, last = -1;
-          for (int r = 0; r < R; ++r) {
-            for (int j = 0; j < KW; ++j) {
-              const T a = xr[r][ow * KW + j];
-              const int64_t pos = rel[r] + ow * KW + j;
-              run += a;
-              const bool take = pick < 0 && a > 0 && run > target;
-              pick_v = take ? a : pick_v;
-              pick = take ? pos : pick;
-              last_v = a > 0 ? a : last_v;
-              last = a > 0 ? pos : last;
-            }
-          }
-          // A zero-sum window: 0, and its first element's index.
-          y[ow] = sum > 0 ? (pick >= 0 ? pick_v : last_v) : T(0);
-          idx[ow] = sum > 0 ? (pick >= 0 ? pick : last) : rel[0] + ow * KW;
+      const int64_t rel0 = x0 % g.plane_in();  // the window rows' start inside the (n, c) volume
+      for_chunks16(w_out, [&](int64_t s0, int64_t n) {
+        tile_picks<R, KW>(xr, s0, n, seed, static_cast<uint64_t>(row * w_out + s0), tap, y + s0, seen);
+        if (ip == nullptr) return;
+        int64_t* __restrict idx = ip + row * w_out + s0;
+        for (int64_t i = 0; i < n; ++i) {  // a zero-sum window: its first element
+          const int64_t t = tap[i] < 0 ? 0 : tap[i];
+          idx[i] = rel0 + (t / KW) * w_in + (s0 + i) * KW + t % KW;
         }
-      }
+      });
     }
     if (seen) bad.store(true, std::memory_order_relaxed);
   });
   return !bad.load();
 }
 
+// The general path's picks for one output row (rows: its windows' input rows, absolute;
+// o0: its first output's flat index; plane_base: the (n, c) volume's offset), into
+// pick[ow] as a position in the volume, -1 for a zero-sum window. Σa per window by taps,
+// then one pass in scan order (rows, then taps) with a running sum per window: the pick
+// is the first element with a > 0 whose running sum passes u·Σa (so a zero is never
+// picked; if rounding leaves none, the last positive element). Every step is a select
+// across the row's windows.
 template <typename T>
-bool stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+struct StochasticRow {
+  std::vector<T> sum, run, target;
+  std::vector<int32_t> pick, last;  // 32-bit positions: they share vector lanes with the floats
+  explicit StochasticRow(int64_t n) : sum(n), run(n), target(n), pick(n), last(n) {}
+
+  void pick_row(const T* xp, const std::vector<int64_t>& rows, int64_t o0, int64_t plane_base, const WindowDim& W,
+                uint64_t seed) {
+    std::fill(sum.begin(), sum.end(), T(0));
+    for (int64_t row : rows) {
+      const T* __restrict xr = xp + row;
+      for (int64_t j = 0; j < W.k; ++j) {
+        const Range o = tap_outputs(W, j);
+        for (int64_t ow = o.start; ow < o.end; ++ow) sum[ow] += xr[ow * W.s + j - W.p];
+      }
+    }
+    for (int64_t ow = 0; ow < W.out; ++ow) {
+      target[ow] = uniform_at<T>(seed, static_cast<uint64_t>(o0 + ow)) * sum[ow];
+      run[ow] = 0;
+      pick[ow] = std::numeric_limits<int32_t>::max();
+      last[ow] = -1;
+    }
+    for (int64_t row : rows) {
+      const T* __restrict xr = xp + row;
+      const int32_t rel = static_cast<int32_t>(row - plane_base);
+      T* __restrict rn = run.data();
+      int32_t* __restrict pk = pick.data();
+      int32_t* __restrict ls = last.data();
+      const T* __restrict tg = target.data();
+      for (int64_t j = 0; j < W.k; ++j) {
+        const Range o = tap_outputs(W, j);
+        const int64_t off = j - W.p;
+        // Positions grow in scan order and the running sum never falls, so "the first
+        // position past the target" is the smallest one that is: a min, no dependence.
+        for (int64_t ow = o.start; ow < o.end; ++ow) {
+          const T v = xr[ow * W.s + off];
+          const int32_t pos = rel + static_cast<int32_t>(ow * W.s + off);
+          rn[ow] += v;
+          const bool positive = v > 0;
+          ls[ow] = positive ? pos : ls[ow];
+          pk[ow] = (positive && rn[ow] > tg[ow] && pos < pk[ow]) ? pos : pk[ow];
+        }
+      }
+    }
+    for (int64_t ow = 0; ow < W.out; ++ow) {
+      pick[ow] = !(sum[ow] > 0) ? -1 : (pick[ow] != std::numeric_limits<int32_t>::max() ? pick[ow] : last[ow]);
+    }
+  }
+};
+
+template <typename T>
+bool stochastic_forward_t(const at::Tensor& x, bool training, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                           const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   int64_t* ip = idx ? idx->data_ptr<int64_t>() : nullptr;
   bool ok = true;
-  if (with_tile(tile_of(g), [&](auto r, auto kw) { ok = stochastic_forward_tiled<r.value, kw.value>(xp, seed, yp, ip, g); })) {
+  if (with_tile(tile_of(g), [&](auto r, auto kw) {
+        ok = stochastic_forward_tiled<r.value, kw.value>(xp, training, seed, yp, ip, g);
+      })) {
     return ok;
   }
   // Negative (or NaN) activations: one pass first here (the tiled path checks as it reads).
@@ -617,7 +716,7 @@ bool stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at:
   if (seen) return false;
   const auto& W = g.dim[2];
   const int64_t plane_in = g.dim[0].in * g.dim[1].in * W.in;
-  if (idx == nullptr) {  // eval: Σa² / Σa, by taps like SoftPool
+  if (!training) {  // Σa² / Σa, by taps like SoftPool
     at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
       std::vector<T> s1(W.out), s2(W.out);
       for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
@@ -639,62 +738,17 @@ bool stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at:
     });
     return true;
   }
-  // Training, by taps like the rest: Σa per window, then one pass in scan order (rows,
-  // then taps) with a running sum per window; the pick is the first element with a > 0
-  // whose running sum passes u·Σa (so a zero is never picked; if rounding leaves none,
-  // the last positive element). Every step is a select across the row's windows.
   at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
-    std::vector<T> sum(W.out), run(W.out), target(W.out);
-    // Positions within a plane, 32-bit so they share vector lanes with the floats.
-    std::vector<int32_t> pick(W.out), last(W.out);
+    StochasticRow<T> s(W.out);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
       const int64_t plane_base = rows.empty() ? 0 : (rows[0] / plane_in) * plane_in;
-      std::fill(sum.begin(), sum.end(), T(0));
-      for (int64_t row : rows) {
-        const T* __restrict xr = xp + row;
-        for (int64_t j = 0; j < W.k; ++j) {
-          const Range o = tap_outputs(W, j);
-          for (int64_t ow = o.start; ow < o.end; ++ow) sum[ow] += xr[ow * W.s + j - W.p];
-        }
-      }
+      s.pick_row(xp, rows, o0, plane_base, W, seed);
       for (int64_t ow = 0; ow < W.out; ++ow) {
-        target[ow] = uniform_at<T>(seed, static_cast<uint64_t>(o0 + ow)) * sum[ow];
-        run[ow] = 0;
-        pick[ow] = std::numeric_limits<int32_t>::max();
-        last[ow] = -1;
-      }
-      for (int64_t row : rows) {
-        const T* __restrict xr = xp + row;
-        const int32_t rel = static_cast<int32_t>(row - plane_base);
-        T* __restrict rn = run.data();
-        int32_t* __restrict pk = pick.data();
-        int32_t* __restrict ls = last.data();
-        const T* __restrict tg = target.data();
-        for (int64_t j = 0; j < W.k; ++j) {
-          const Range o = tap_outputs(W, j);
-          const int64_t off = j - W.p;
-          // Positions grow in scan order and the running sum never falls, so "the first
-          // position past the target" is the smallest one that is: a min, no dependence.
-          for (int64_t ow = o.start; ow < o.end; ++ow) {
-            const T v = xr[ow * W.s + off];
-            const int32_t pos = rel + static_cast<int32_t>(ow * W.s + off);
-            rn[ow] += v;
-            const bool positive = v > 0;
-            ls[ow] = positive ? pos : ls[ow];
-            pk[ow] = (positive && rn[ow] > tg[ow] && pos < pk[ow]) ? pos : pk[ow];
-          }
-        }
-      }
-      for (int64_t ow = 0; ow < W.out; ++ow) {
-        const Range rw = clip(W, ow);
-        if (sum[ow] > 0) {
-          const int64_t q = pick[ow] != std::numeric_limits<int32_t>::max() ? pick[ow] : last[ow];
-          yp[o0 + ow] = xp[plane_base + q];
-          ip[o0 + ow] = q;
-        } else {  // a zero-sum window: 0, and its first element's index (none if empty)
-          yp[o0 + ow] = 0;
-          ip[o0 + ow] = rows.empty() || rw.start >= rw.end ? -1 : rows[0] - plane_base + rw.start;
-        }
+        const int64_t q = s.pick[ow];
+        yp[o0 + ow] = q >= 0 ? xp[plane_base + q] : T(0);
+        if (ip == nullptr) continue;
+        const Range rw = clip(W, ow);  // a zero-sum window: its first element's index (none if empty)
+        ip[o0 + ow] = q >= 0 ? q : (rows.empty() || rw.start >= rw.end ? -1 : rows[0] - plane_base + rw.start);
       }
     });
   });
@@ -702,55 +756,59 @@ bool stochastic_forward_t(const at::Tensor& x, uint64_t seed, at::Tensor& y, at:
 }
 
 template <int R, int KW, typename T>
-void stochastic_train_backward_tiled(const T* go, const T* yp, const int64_t* ip, T* gp, const PoolGeometry& g) {
-  const auto& H = g.dim[1];
+void stochastic_train_backward_tiled(const T* go, const T* xp, uint64_t seed, T* gp, const PoolGeometry& g) {
   const auto& W = g.dim[2];
-  const int64_t plane_in = g.dim[0].in * H.in * W.in;
   at::parallel_for(0, row_count(g), tile_grain(g, R * KW), [&](int64_t b, int64_t e) {
-    // A local copy: read through the closure, the int64 index stores could alias it.
-    const int64_t w_out = W.out;
+    const int64_t w_out = W.out, w_in = W.in;
+    int seen = 0;  // checked by the forward
+    LaneInt<T> tap[16];
+    T value[16];
     for (int64_t row = b; row < e; ++row) {
-      const int64_t plane = row / H.out, oh = row % H.out;
-      const int64_t nc = plane / g.dim[0].in, d = plane % g.dim[0].in;
+      const int64_t x0 = tile_row_offset(g, row, R);
+      const T* xr[R];
+      for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * w_in;
       const T* __restrict gor = go + row * w_out;
-      const T* __restrict yr = yp + row * w_out;
-      const int64_t* __restrict ir = ip + row * w_out;
-      for (int r = 0; r < R; ++r) {
-        const int64_t rel = (d * H.in + oh * R + r) * W.in;  // the row's start in the (n, c) volume
-        T* __restrict gr = gp + nc * plane_in + rel;
-        for (int64_t ow = 0; ow < w_out; ++ow) {
-          const T v = yr[ow] > 0 ? gor[ow] : T(0);
-          for (int j = 0; j < KW; ++j) gr[ow * KW + j] = ir[ow] == rel + ow * KW + j ? v : T(0);
+      for_chunks16(w_out, [&](int64_t s0, int64_t n) {
+        tile_picks<R, KW>(xr, s0, n, seed, static_cast<uint64_t>(row * w_out + s0), tap, value, seen);
+        for (int r = 0; r < R; ++r) {
+          T* __restrict gr = gp + x0 + r * w_in + s0 * KW;
+          for (int64_t i = 0; i < n; ++i) {
+#pragma GCC unroll 3
+            for (int j = 0; j < KW; ++j) gr[i * KW + j] = tap[i] == r * KW + j ? gor[s0 + i] : T(0);
+          }
         }
-      }
+      });
     }
   });
 }
 
 template <typename T>
-void stochastic_train_backward_t(const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& idx,
-                                 at::Tensor& gx, const PoolGeometry& g) {
+void stochastic_train_backward_t(const at::Tensor& grad_out, const at::Tensor& x, uint64_t seed, at::Tensor& gx,
+                                 const PoolGeometry& g) {
   const T* go = grad_out.data_ptr<T>();
-  const T* yp = y.data_ptr<T>();
-  const int64_t* ip = idx.data_ptr<int64_t>();
+  const T* xp = x.data_ptr<T>();
   T* gp = gx.data_ptr<T>();
   const Tile tile = tile_of(g);
   if (tile != Tile::None) {
     if (!tiles_cover(g)) gx.zero_();
-    with_tile(tile, [&](auto r, auto kw) { stochastic_train_backward_tiled<r.value, kw.value>(go, yp, ip, gp, g); });
+    with_tile(tile, [&](auto r, auto kw) { stochastic_train_backward_tiled<r.value, kw.value>(go, xp, seed, gp, g); });
     return;
   }
   // Overlapping windows may pick the same element: sums per (n, c) volume in output
   // order, so the result does not depend on the thread count.
-  const int64_t pin = g.plane_in(), pout = g.plane_out();
-  at::parallel_for(0, g.N * g.C, 1, [&](int64_t b, int64_t e) {
-    for (int64_t u = b; u < e; ++u) {
-      T* gu = gp + u * pin;
-      std::fill(gu, gu + pin, T(0));
-      for (int64_t o = u * pout; o < (u + 1) * pout; ++o) {
-        if (yp[o] > 0) gu[ip[o]] += go[o];
+  const auto& W = g.dim[2];
+  const int64_t pin = g.plane_in(), rows_per_plane = g.dim[0].out * g.dim[1].out;
+  at::parallel_for(0, g.N * g.C, 1, [&](int64_t pb, int64_t pe) {
+    std::fill(gp + pb * pin, gp + pe * pin, T(0));
+    StochasticRow<T> s(W.out);
+    for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
+      if (rows.empty()) return;
+      const int64_t plane_base = (rows[0] / pin) * pin;
+      s.pick_row(xp, rows, o0, plane_base, W, seed);
+      for (int64_t ow = 0; ow < W.out; ++ow) {
+        if (s.pick[ow] >= 0) gp[plane_base + s.pick[ow]] += go[o0 + ow];
       }
-    }
+    });
   });
 }
 
@@ -1084,148 +1142,193 @@ inline bool ranks_before(T va, int64_t pa, T vb, int64_t pb) {
   return va > vb || (va == vb && pa < pb);
 }
 
-// Tiled windows (k = s, each a full R×KW block): every element's rank is counted with
-// branch-free comparisons against the others (NaN largest, ties to the earlier), one
-// loop over the row's windows per rank, then rank j's value and offset are picked by
-// selects. The same sums in the same order as the general path below.
+// Tiled windows (k = s, each a full R×KW block): every element's rank in its window,
+// counted with branch-free comparisons against the others (NaN largest, ties to the
+// earlier), for the row's windows: rk[t·w_out + ow] for element t = r·KW + col. Forward
+// and backward both call it, so the backward needs nothing stored.
 template <int R, int KW, typename T>
-void sort_forward_tiled(const T* xp, const T* wp, int64_t K, T* yp, uint8_t* rp, const PoolGeometry& g) {
+inline void tile_ranks(const T* const (&xr)[R], int64_t w_out, int32_t* __restrict rk) {
   constexpr int n = R * KW;
+  for (int64_t ow = 0; ow < w_out; ++ow) {
+    T v[n];
+#pragma GCC unroll 16
+    for (int t = 0; t < n; ++t) v[t] = xr[t / KW][ow * KW + t % KW];
+#pragma GCC unroll 16
+    for (int t = 0; t < n; ++t) {
+      const bool nan_t = v[t] != v[t];
+      int32_t c = 0;
+#pragma GCC unroll 16
+      for (int u = 0; u < n; ++u) {
+        const bool nan_u = v[u] != v[u];
+        // u before t: an earlier u on ties, NaN above every number.
+        const bool before = u < t ? (nan_u | (!nan_t & (v[u] >= v[t]))) : ((nan_u & !nan_t) | (v[u] > v[t]));
+        c += u != t && before;
+      }
+      rk[t * w_out + ow] = c;
+    }
+  }
+}
+
+// The value of rank j in each of the row's windows, by selects (no branch): val[ow].
+template <int R, int KW, typename T>
+inline void tile_rank_values(const T* const (&xr)[R], int64_t w_out, const int32_t* __restrict rk, int32_t j,
+                             T* __restrict val) {
+  constexpr int n = R * KW;
+  for (int64_t ow = 0; ow < w_out; ++ow) {
+    T v = 0;
+#pragma GCC unroll 16
+    for (int t = 0; t < n; ++t) {
+      const T xt = xr[t / KW][ow * KW + t % KW];  // loaded unconditionally: a select, no branch
+      v = rk[t * w_out + ow] == j ? xt : v;
+    }
+    val[ow] = v;
+  }
+}
+
+// Ranks then, per kept rank j, y += w_j · (rank j's value). The same sums in the same
+// order as the general path below.
+template <int R, int KW, typename T>
+void sort_forward_tiled(const T* xp, const T* wp, int64_t K, T* yp, const PoolGeometry& g) {
   const auto& W = g.dim[2];
-  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 4096 / (W.out * n)), [&](int64_t b, int64_t e) {
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 4096 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
     const int64_t w_out = W.out;
-    // Ranks and offsets as 32-bit integers: the width of float's lanes, so the selects vectorise.
-    std::vector<int32_t> rank(n * w_out), offset(w_out);
-    std::vector<T> acc(w_out);
+    // Ranks as 32-bit integers: the width of float's lanes, so the selects vectorise.
+    std::vector<int32_t> rank(R * KW * w_out);
+    std::vector<T> acc(w_out), val(w_out);
     for (int64_t row = b; row < e; ++row) {
       const int64_t x0 = tile_row_offset(g, row, R);
       const T* xr[R];
       for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * W.in;
-      int32_t* __restrict rk = rank.data();
-      for (int64_t ow = 0; ow < w_out; ++ow) {
-        T v[n];
-#pragma GCC unroll 16
-        for (int t = 0; t < n; ++t) v[t] = xr[t / KW][ow * KW + t % KW];
-#pragma GCC unroll 16
-        for (int t = 0; t < n; ++t) {
-          const bool nan_t = v[t] != v[t];
-          int32_t c = 0;
-#pragma GCC unroll 16
-          for (int u = 0; u < n; ++u) {
-            const bool nan_u = v[u] != v[u];
-            // u before t: an earlier u on ties, NaN above every number.
-            const bool before = u < t ? (nan_u | (!nan_t & (v[u] >= v[t])))
-                                      : ((nan_u & !nan_t) | (v[u] > v[t]));
-            c += u != t && before;
-          }
-          rk[t * w_out + ow] = c;
-        }
-      }
+      tile_ranks<R, KW>(xr, w_out, rank.data());
       T* __restrict a = acc.data();
-      int32_t* __restrict of = offset.data();
       std::fill(a, a + w_out, T(0));
-      uint8_t* __restrict ro = rp + row * w_out * K;
       for (int64_t j = 0; j < K; ++j) {
-        const T wj = wp[j];
-        const int32_t jj = static_cast<int32_t>(j);
-        for (int64_t ow = 0; ow < w_out; ++ow) {
-          T val = 0;
-          int32_t off = 0;
-#pragma GCC unroll 16
-          for (int t = 0; t < n; ++t) {
-            const T xt = xr[t / KW][ow * KW + t % KW];  // loaded unconditionally: a select, no branch
-            const bool hit = rk[t * w_out + ow] == jj;
-            val = hit ? xt : val;
-            off = hit ? t : off;
-          }
-          a[ow] += wj * val;
-          of[ow] = off;
-        }
-        for (int64_t ow = 0; ow < w_out; ++ow) ro[ow * K + j] = static_cast<uint8_t>(of[ow]);
+        tile_rank_values<R, KW>(xr, w_out, rank.data(), static_cast<int32_t>(j), val.data());
+        for (int64_t ow = 0; ow < w_out; ++ow) a[ow] += wp[j] * val[ow];
       }
       std::copy(a, a + w_out, yp + row * w_out);
     }
   });
 }
 
+// The positions (into x) of the top K of one full window (rows: its input rows, columns
+// rw), best first, by insertion into a sorted list of K (windows are small; most elements
+// lose to the current K-th after one comparison).
 template <typename T>
-void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
-                    const PoolGeometry& g) {
+void window_top_k(const T* xp, const std::vector<int64_t>& rows, Range rw, int64_t K, int64_t* pos) {
+  auto before = [&](int64_t a, int64_t c) { return ranks_before(xp[a], a, xp[c], c); };
+  int64_t top = 0;
+  for (int64_t row : rows) {
+    for (int64_t iw = rw.start; iw < rw.end; ++iw) {
+      const int64_t q = row + iw;
+      if (top == K && !before(q, pos[K - 1])) continue;
+      int64_t j = top < K ? top++ : K - 1;
+      for (; j > 0 && before(q, pos[j - 1]); --j) pos[j] = pos[j - 1];
+      pos[j] = q;
+    }
+  }
+}
+
+template <typename T>
+void sort_forward_t(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   const T* wp = weights.data_ptr<T>();
   T* yp = y.data_ptr<T>();
-  uint8_t* rp = ranks.data_ptr<uint8_t>();
-  const int64_t K = ranks.size(-1);
+  const int64_t K = weights.numel();
   const auto& W = g.dim[2];
-  if (with_tile(tile_of(g), [&](auto r, auto kw) { sort_forward_tiled<r.value, kw.value>(xp, wp, K, yp, rp, g); })) {
+  if (with_tile(tile_of(g), [&](auto r, auto kw) { sort_forward_tiled<r.value, kw.value>(xp, wp, K, yp, g); })) {
     return;
   }
   at::parallel_for(0, row_count(g), std::max<int64_t>(1, row_grain(g) / 4), [&](int64_t b, int64_t e) {
     std::vector<int64_t> pos(K);
     for_rows(g, b, e, [&](const std::vector<int64_t>& rows, int64_t o0) {
       for (int64_t ow = 0; ow < W.out; ++ow) {
-        const Range rw = clip(W, ow);
-        const int64_t origin = rows[0] + rw.start;  // the window's first element (windows are full)
-        // The top K by insertion into a sorted list of K (windows are small; most
-        // elements lose to the current K-th after one comparison).
-        auto before = [&](int64_t a, int64_t c) { return ranks_before(xp[a], a, xp[c], c); };
-        int64_t top = 0;
-        for (int64_t row : rows) {
-          for (int64_t iw = rw.start; iw < rw.end; ++iw) {
-            const int64_t q = row + iw;
-            if (top == K && !before(q, pos[K - 1])) continue;
-            int64_t j = top < K ? top++ : K - 1;
-            for (; j > 0 && before(q, pos[j - 1]); --j) pos[j] = pos[j - 1];
-            pos[j] = q;
-          }
-        }
+        window_top_k(xp, rows, clip(W, ow), K, pos.data());
         T acc = 0;
-        for (int64_t j = 0; j < K; ++j) {
-          const int64_t q = pos[std::min(j, top - 1)];
-          acc += wp[j] * xp[q];
-          const int64_t d = q - origin;
-          rp[(o0 + ow) * K + j] = static_cast<uint8_t>((d / W.in) * W.k + d % W.in);  // offset in the window
-        }
+        for (int64_t j = 0; j < K; ++j) acc += wp[j] * xp[pos[j]];
         yp[o0 + ow] = acc;
       }
     });
   });
 }
 
-// go: (planes, OH·OW); gx, x: (planes, H·W); ranks: (planes, OH·OW, K) window offsets.
-template <typename T>
-void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
-                     const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g) {
-  const auto& H = g.dim[1];
+// Tiled backward: each element written once, gx = go·w_rank for ranks < K, else 0; the
+// row's Σ go·(rank j's value) into part[row·K + j].
+template <int R, int KW, typename T>
+void sort_backward_tiled(const T* go, const T* xp, const T* wp, int64_t K, T* gp, T* part, const PoolGeometry& g) {
   const auto& W = g.dim[2];
-  const int64_t K = weights.numel(), planes = gx.size(0), pin = gx.size(1), pout = H.out * W.out;
-  const T* go = grad_out.data_ptr<T>();
-  const T* xp = x.data_ptr<T>();
-  const T* wp = weights.data_ptr<T>();
-  const uint8_t* rp = ranks.data_ptr<uint8_t>();
-  T* gp = gx.data_ptr<T>();
-  std::vector<T> partial(planes * K, T(0));  // per plane, so the total does not depend on threads
-  at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
-    for (int64_t u = b; u < e; ++u) {
-      const T* xu = xp + u * pin;
-      T* gu = gp + u * pin;
-      T* pu = partial.data() + u * K;
-      for (int64_t o = 0; o < pout; ++o) {
-        const T gr = go[u * pout + o];
-        const uint8_t* r = rp + (u * pout + o) * K;
-        const int64_t origin = (o / W.out) * H.s * W.in + (o % W.out) * W.s;
-        for (int64_t j = 0; j < K; ++j) {
-          const int64_t q = origin + (r[j] / W.k) * W.in + r[j] % W.k;
-          gu[q] += gr * wp[j];
-          pu[j] += gr * xu[q];
+  at::parallel_for(0, row_count(g), std::max<int64_t>(1, 4096 / (W.out * R * KW)), [&](int64_t b, int64_t e) {
+    const int64_t w_out = W.out;
+    std::vector<int32_t> rank(R * KW * w_out);
+    std::vector<T> val(w_out);
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t x0 = tile_row_offset(g, row, R);
+      const T* xr[R];
+      for (int r = 0; r < R; ++r) xr[r] = xp + x0 + r * W.in;
+      tile_ranks<R, KW>(xr, w_out, rank.data());
+      const T* __restrict gor = go + row * w_out;
+      for (int t = 0; t < R * KW; ++t) {
+        const int32_t* __restrict rt = rank.data() + t * w_out;
+        T* __restrict gt = gp + x0 + (t / KW) * W.in + t % KW;
+        for (int64_t ow = 0; ow < w_out; ++ow) {
+          const int32_t r = rt[ow];
+          gt[ow * KW] = r < K ? gor[ow] * wp[r < K ? r : 0] : T(0);
         }
+      }
+      for (int64_t j = 0; j < K; ++j) {
+        tile_rank_values<R, KW>(xr, w_out, rank.data(), static_cast<int32_t>(j), val.data());
+        T sum = 0;
+        for (int64_t ow = 0; ow < w_out; ++ow) sum += gor[ow] * val[ow];
+        part[row * K + j] = sum;
       }
     }
   });
+}
+
+// The ranks are found again from x (as the forward found them), nothing stored. ∂w_j is
+// summed per row (tiled) or per plane (general) in a fixed order, then over those in
+// order, so it does not depend on the thread count.
+template <typename T>
+void sort_backward_t(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights, at::Tensor& gx,
+                     at::Tensor& gw, const PoolGeometry& g) {
+  const auto& W = g.dim[2];
+  const int64_t K = weights.numel();
+  const T* go = grad_out.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  const T* wp = weights.data_ptr<T>();
+  T* gp = gx.data_ptr<T>();
+  std::vector<T> part;
+  const Tile tile = tile_of(g);
+  if (tile != Tile::None) {
+    if (!tiles_cover(g)) gx.zero_();
+    part.assign(row_count(g) * K, T(0));
+    with_tile(tile, [&](auto r, auto kw) {
+      sort_backward_tiled<r.value, kw.value>(go, xp, wp, K, gp, part.data(), g);
+    });
+  } else {
+    const int64_t planes = g.N * g.C, pin = g.plane_in(), rows_per_plane = g.dim[0].out * g.dim[1].out;
+    part.assign(planes * K, T(0));
+    at::parallel_for(0, planes, 1, [&](int64_t pb, int64_t pe) {
+      std::fill(gp + pb * pin, gp + pe * pin, T(0));
+      std::vector<int64_t> pos(K);
+      for_rows(g, pb * rows_per_plane, pe * rows_per_plane, [&](const std::vector<int64_t>& rows, int64_t o0) {
+        T* pu = part.data() + (rows[0] / pin) * K;
+        for (int64_t ow = 0; ow < W.out; ++ow) {
+          window_top_k(xp, rows, clip(W, ow), K, pos.data());
+          const T gr = go[o0 + ow];
+          for (int64_t j = 0; j < K; ++j) {
+            gp[pos[j]] += gr * wp[j];
+            pu[j] += gr * xp[pos[j]];
+          }
+        }
+      });
+    });
+  }
   T* gwp = gw.data_ptr<T>();
   for (int64_t j = 0; j < K; ++j) gwp[j] = 0;
-  for (int64_t u = 0; u < planes; ++u)
-    for (int64_t j = 0; j < K; ++j) gwp[j] += partial[u * K + j];
+  const int64_t parts = static_cast<int64_t>(part.size()) / K;
+  for (int64_t u = 0; u < parts; ++u)
+    for (int64_t j = 0; j < K; ++j) gwp[j] += part[u * K + j];
 }
 
 // ------------------------------------------------------------------ k-max
@@ -1570,17 +1673,17 @@ void weighted_backward(const at::Tensor& go, const at::Tensor& x, const at::Tens
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "weighted_backward",
                              [&] { weighted_backward_t<scalar_t>(go, x, l, y, gx, gl, soft, g); });
 }
-bool stochastic_forward(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+bool stochastic_forward(const at::Tensor& x, bool training, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                         const PoolGeometry& g) {
   bool ok = true;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stochastic_forward",
-                             [&] { ok = stochastic_forward_t<scalar_t>(x, seed, y, idx, g); });
+                             [&] { ok = stochastic_forward_t<scalar_t>(x, training, seed, y, idx, g); });
   return ok;
 }
-void stochastic_train_backward(const at::Tensor& go, const at::Tensor& y, const at::Tensor& idx, at::Tensor& gx,
+void stochastic_train_backward(const at::Tensor& go, const at::Tensor& x, uint64_t seed, at::Tensor& gx,
                                const PoolGeometry& g) {
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "stochastic_train_backward",
-                             [&] { stochastic_train_backward_t<scalar_t>(go, y, idx, gx, g); });
+                             [&] { stochastic_train_backward_t<scalar_t>(go, x, seed, gx, g); });
 }
 void stochastic_eval_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& y, at::Tensor& gx,
                               const PoolGeometry& g) {
@@ -1602,14 +1705,12 @@ void gem_backward(const at::Tensor& go, const at::Tensor& x, double p, double ep
                   const at::Tensor& S, at::Tensor& gx) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gem_backward", [&] { gem_backward_t<scalar_t>(go, x, p, eps, y, S, gx); });
 }
-void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::Tensor& ranks,
-                  const PoolGeometry& g) {
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, ranks, g); });
+void sort_forward(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_forward", [&] { sort_forward_t<scalar_t>(x, w, y, g); });
 }
-void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& w, const at::Tensor& ranks,
-                   at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g) {
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward",
-                             [&] { sort_backward_t<scalar_t>(go, x, w, ranks, gx, gw, g); });
+void sort_backward(const at::Tensor& go, const at::Tensor& x, const at::Tensor& w, at::Tensor& gx, at::Tensor& gw,
+                   const PoolGeometry& g) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sort_backward", [&] { sort_backward_t<scalar_t>(go, x, w, gx, gw, g); });
 }
 void kmax_backward(const at::Tensor& go, const at::Tensor& indices, at::Tensor& gx) {
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "kmax_backward", [&] { kmax_backward_t<scalar_t>(go, indices, gx); });

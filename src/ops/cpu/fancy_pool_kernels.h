@@ -20,15 +20,17 @@ struct FancyPoolKernels {
   void (*weighted_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& logits,
                             const at::Tensor& y, at::Tensor& gx, at::Tensor& gl, bool soft, const PoolGeometry& g);
   // Training: picks in each window the first element whose running sum passes u·Σa
-  // (u a counter-based draw from `seed` and the output's index), writes its value and flat
-  // index; a zero-sum window gives 0 and its first index. Eval (idx null): y = Σa² / Σa.
+  // (u a counter-based draw from `seed` and the output's index) and writes its value and,
+  // when idx is non-null, its flat index in the (n, c) volume (a zero-sum window gives 0
+  // and its first index). Evaluation (training false): y = Σa² / Σa, idx unused.
   // Returns false, with the outputs unspecified, when x holds a negative value or NaN.
-  bool (*stochastic_forward)(const at::Tensor& x, uint64_t seed, at::Tensor& y, at::Tensor* idx,
+  bool (*stochastic_forward)(const at::Tensor& x, bool training, uint64_t seed, at::Tensor& y, at::Tensor* idx,
                              const PoolGeometry& g);
-  // Training backward: gx[idx] = go for windows whose output is > 0 (a zero-sum window
-  // passes none); every other element 0. gx comes uninitialised.
-  void (*stochastic_train_backward)(const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& idx,
-                                    at::Tensor& gx, const PoolGeometry& g);
+  // Training backward: finds the forward's picks again from x and seed and writes gx = go
+  // there (added where overlapping windows share a pick; a zero-sum window passes none),
+  // 0 everywhere else. gx comes uninitialised.
+  void (*stochastic_train_backward)(const at::Tensor& grad_out, const at::Tensor& x, uint64_t seed, at::Tensor& gx,
+                                    const PoolGeometry& g);
   // Eval-mode backward: adds go·(2a_i − y)/Σa into gx (zeroed by the caller).
   void (*stochastic_eval_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& y,
                                    at::Tensor& gx, const PoolGeometry& g);
@@ -48,14 +50,13 @@ struct FancyPoolKernels {
   void (*gem_backward)(const at::Tensor& grad_out, const at::Tensor& x, double p, double eps, const at::Tensor& y,
                        const at::Tensor& S, at::Tensor& gx);
   // Each (full, unpadded) window sorted descending (ties: earlier first, NaN largest);
-  // the offsets inside the window (row·kw + col, uint8) of its top K (= ranks.size(-1))
-  // go to ranks, Σ w_j·sorted_j to y.
-  void (*sort_forward)(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, at::Tensor& ranks,
-                       const PoolGeometry& g);
-  // Sort pooling's backward: gx[rank_j] += go·w_j (gx zeroed by the caller) and
-  // gw_j = Σ go·x[rank_j], summed plane by plane in a fixed order (any thread count).
-  void (*sort_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights,
-                        const at::Tensor& ranks, at::Tensor& gx, at::Tensor& gw, const PoolGeometry& g);
+  // y = Σ_j w_j·sorted_j over the top K = weights.numel().
+  void (*sort_forward)(const at::Tensor& x, const at::Tensor& weights, at::Tensor& y, const PoolGeometry& g);
+  // Sort pooling's backward, the ranks found again from x: gx[rank_j] += go·w_j (gx
+  // uninitialised on entry) and gw_j = Σ go·x[rank_j], summed in a fixed order (any
+  // thread count).
+  void (*sort_backward)(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weights, at::Tensor& gx,
+                        at::Tensor& gw, const PoolGeometry& g);
   // k largest of each row of a (rows, L) tensor, kept in their original order (ties:
   // earlier position; NaN counts as largest, as in torch.topk).
   void (*kmax_forward)(const at::Tensor& x, int64_t k, at::Tensor& values, at::Tensor& indices);
