@@ -300,7 +300,8 @@ def test_kmax_random_ties_and_nan_against_a_plain_reference(dtype):
     both sides of every path's limit (rows of 64+ floats without NaN take the bound-and-
     rank path, up to k = 64; the others the exact scan)."""
     g = torch.Generator().manual_seed(12)
-    cases = ((7, 3), (50, 5), (64, 1), (64, 64), (100, 31), (100, 33), (300, 64), (300, 65), (400, 5), (1000, 16))
+    cases = ((7, 3), (50, 5), (64, 1), (64, 64), (70, 9), (100, 31), (100, 33), (129, 16), (300, 64), (300, 65),
+             (400, 5), (1000, 16))
     for L, k in cases:
         for quantised in (True, False):
             x = torch.randint(0, 6, (6, L), generator=g).to(dtype) if quantised else torch.randn(6, L, generator=g,
