@@ -86,6 +86,9 @@ def cases():
         "kmax_pool 64x300x400 k5": (lambda: [torch.randn(64, 300, 400, generator=g)],
                                     lambda x: fancy.kmax_pool(x, 5)[0], _kmax_torch),
         "gem_pool (global, p=3)": (lambda: big() + [torch.tensor(3.0)], lambda x, p: fancy.gem_pool(x, p), _gem_torch),
+        # A p that is not a whole number (a learnt one): z^p as e^(p ln z).
+        "gem_pool (global, p=2.5)": (lambda: big() + [torch.tensor(2.5)], lambda x, p: fancy.gem_pool(x, p),
+                                     _gem_torch),
         "mixed_pool2d k2": (lambda: big() + [torch.tensor(0.4)], lambda x, a: fancy.mixed_pool2d(x, a, 2), _mixed_torch),
     }
 

@@ -491,13 +491,13 @@ def test_gem_matches_composition_global_and_windowed():
 
 @pytest.mark.parametrize("shape,cl", [((2, 3, 9, 7), False), ((2, 3, 8, 8), True), ((2, 3, 4, 5, 3), False)])
 def test_gem_global_fused_matches_composition(shape, cl):
-    """Global GeM runs one fused pass (z^p as exp(p ln z)): float64 to 1e-10, float32 to
+    """Global GeM runs one fused pass (z^p as exp(p ln z), or products for p = 1..4): float64 to 1e-10, float32 to
     float32's precision, gradients to x and p, values below eps clamped (no gradient)."""
     x0 = _rand(*shape).abs()
     x0.view(-1)[::7] = -0.5  # clamped to eps
-    for keepdim in (False, True):
+    for keepdim, pv in itertools.product((False, True), (2.5, 1.0, 3.0)):  # whole p: z^p by multiplication
         x = (x0.contiguous(memory_format=torch.channels_last) if cl else x0.clone()).requires_grad_()
-        p = torch.tensor(2.5, dtype=D, requires_grad=True)
+        p = torch.tensor(pv, dtype=D, requires_grad=True)
         y = fancy.gem_pool(x, p, keepdim=keepdim)
         xr, pr = x0.clone().requires_grad_(), p.detach().clone().requires_grad_()
         dims = tuple(range(2, x0.dim()))

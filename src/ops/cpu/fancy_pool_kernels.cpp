@@ -1047,10 +1047,35 @@ inline bool gem_block_avx512(const float* x, int64_t n, float p, float eps, floa
 }
 #endif
 
+// z^N for a whole N >= 0 by multiplication (unrolled at compile time).
+template <int N, typename T>
+inline T ipow(T z) {
+  T r = 1;
+  for (int q = 0; q < N; ++q) r *= z;
+  return r;
+}
+
+// p as a whole number 1..4 (GeM's usual p = 3), else 0. z^p then comes by multiplication:
+// a few roundings instead of e^(p·ln z)'s, and the forward and backward skip e^x.
+inline int whole_p(double p) { return (p == std::round(p) && p >= 1 && p <= 4) ? static_cast<int>(p) : 0; }
+
+// Calls fn(std::integral_constant<int, whole_p(p)>()).
+template <typename Fn>
+void with_whole_p(double p, Fn&& fn) {
+  switch (whole_p(p)) {
+    case 1: fn(std::integral_constant<int, 1>()); return;
+    case 2: fn(std::integral_constant<int, 2>()); return;
+    case 3: fn(std::integral_constant<int, 3>()); return;
+    case 4: fn(std::integral_constant<int, 4>()); return;
+    default: fn(std::integral_constant<int, 0>());
+  }
+}
+
 // Rows of a (rows, L) tensor: z = max(x, eps), S = mean z^p, Tm = mean z^p·ln z, y = S^(1/p).
 // Sums over blocks of 256 in vector lanes, the blocks added in double, in order.
-template <typename T>
-void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm) {
+// IP: p when it is a whole number 1..4 (see whole_p), else 0.
+template <int IP, typename T>
+void gem_forward_rows(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   double* sp = S.data_ptr<double>();
@@ -1067,7 +1092,7 @@ void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at:
         T ls[kLanes] = {}, lt[kLanes] = {};
         int64_t i = 0;
 #if defined(__AVX512F__)
-        if constexpr (std::is_same<T, float>::value) {
+        if constexpr (std::is_same<T, float>::value && IP == 0) {
           const int64_t n16 = len / kLanes * kLanes;
           if (gem_block_avx512(xr + i0, n16, pt, et, ls, lt)) {
             i = n16;
@@ -1082,7 +1107,7 @@ void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at:
             const T v = xr[i0 + i + l];
             const T z = v < et ? et : v;  // NaN stays
             const T lz = log_positive(z);
-            const T zp = exp_any(pt * lz);
+            const T zp = IP > 0 ? ipow<IP>(z) : exp_any(pt * lz);
             ls[l] += zp;
             lt[l] += zp * lz;
           }
@@ -1091,7 +1116,7 @@ void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at:
           const T v = xr[i0 + i];
           const T z = v < et ? et : v;
           const T lz = log_positive(z);
-          const T zp = exp_any(pt * lz);
+          const T zp = IP > 0 ? ipow<IP>(z) : exp_any(pt * lz);
           ls[0] += zp;
           lt[0] += zp * lz;
         }
@@ -1107,6 +1132,11 @@ void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at:
   });
 }
 
+template <typename T>
+void gem_forward_t(const at::Tensor& x, double p, double eps, at::Tensor& y, at::Tensor& S, at::Tensor& Tm) {
+  with_whole_p(p, [&](auto whole) { gem_forward_rows<decltype(whole)::value, T>(x, p, eps, y, S, Tm); });
+}
+
 // gx = go·y·z^(p−1) / (L·S) where x ≥ eps (clamp's gradient), else 0.
 template <typename T>
 void gem_backward_t(const at::Tensor& go, const at::Tensor& x, double p, double eps, const at::Tensor& y,
@@ -1118,18 +1148,21 @@ void gem_backward_t(const at::Tensor& go, const at::Tensor& x, double p, double 
   T* gp = gx.data_ptr<T>();
   const int64_t rows = x.size(0), L = x.size(1);
   const T pm1 = static_cast<T>(p - 1), et = static_cast<T>(eps);
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T c = static_cast<T>(double(gop[r]) * double(yp[r]) / (double(L) * sp[r]));
-      const T* __restrict xr = xp + r * L;
-      T* __restrict gr = gp + r * L;
-      for (int64_t i = 0; i < L; ++i) {
-        const T v = xr[i];
-        const T z = v < et ? et : v;
-        const T d = c * exp_any(pm1 * log_positive(z));
-        gr[i] = v >= et ? d : (v != v ? v : T(0));  // NaN passes as NaN, as in the composition
+  with_whole_p(p, [&](auto whole) {
+    constexpr int IP = decltype(whole)::value;
+    at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T c = static_cast<T>(double(gop[r]) * double(yp[r]) / (double(L) * sp[r]));
+        const T* __restrict xr = xp + r * L;
+        T* __restrict gr = gp + r * L;
+        for (int64_t i = 0; i < L; ++i) {
+          const T v = xr[i];
+          const T z = v < et ? et : v;
+          const T d = c * (IP > 0 ? ipow<IP - 1>(z) : exp_any(pm1 * log_positive(z)));
+          gr[i] = v >= et ? d : (v != v ? v : T(0));  // NaN passes as NaN, as in the composition
+        }
       }
-    }
+    });
   });
 }
 
