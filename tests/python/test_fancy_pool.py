@@ -74,11 +74,15 @@ def test_soft_pool_float32_tiled_windows_match_composition(shape, k):
 def test_soft_pool_nan_propagates(k, s, p):
     x = _rand(1, 2, 6, 6).float()
     x[0, 1, 2, 2] = float("nan")
+    x.requires_grad_()
     y = fancy.soft_pool2d(x, k, s, p)
     ref = fancy.soft_pool2d(torch.where(x.isnan(), torch.zeros_like(x), x), k, s, p)
-    nan_out = F.max_pool2d(x, k, s, p).isnan()  # the windows that hold the NaN
+    nan_out = F.max_pool2d(x.detach(), k, s, p).isnan()  # the windows that hold the NaN
     assert nan_out.any() and torch.equal(y.isnan(), nan_out)
     torch.testing.assert_close(y[~nan_out], ref[~nan_out])
+    y.sum().backward()
+    if k == s:  # tiled windows: exactly the NaN's window gets NaN gradients
+        assert torch.equal(x.grad.isnan(), F.interpolate(nan_out.float(), scale_factor=k).bool())
 
 
 def test_soft_pool_1d_3d_match_2d_embedding():

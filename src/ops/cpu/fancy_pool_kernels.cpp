@@ -282,8 +282,11 @@ void size_scratch(WeightedScratch<T>& sc, int64_t w_out) {
 }
 
 // One output row of tiled windows: R input rows (pointers at the row's first window),
-// KW columns per window. m = the window's largest logit (NaN wins), e_t = exp(l_t − m).
-template <int R, int KW, typename T>
+// KW columns per window. m = the window's largest logit, e_t = exp(l_t − m). The plain max
+// skips a NaN, but that element's e_t = exp(NaN − m) is NaN, so S, P and the output are
+// NaN all the same — without the NaN-propagating select's extra compare and blend. Soft:
+// the logits are x (SoftPool), loaded once.
+template <int R, int KW, bool Soft, typename T>
 struct TileWindow {
   T x[R * KW], e[R * KW], m, S, P;
   void load(const T* const* xr, const T* const* lr, int64_t ow) {
@@ -292,9 +295,9 @@ struct TileWindow {
     for (int r = 0; r < R; ++r) {
       for (int j = 0; j < KW; ++j) {
         x[r * KW + j] = xr[r][ow * KW + j];
-        l[r * KW + j] = lr[r][ow * KW + j];
+        l[r * KW + j] = Soft ? x[r * KW + j] : lr[r][ow * KW + j];
         const T v = l[r * KW + j];
-        m = (v > m || v != v) ? v : m;
+        m = v > m ? v : m;
       }
     }
     S = 0;
@@ -307,7 +310,7 @@ struct TileWindow {
   }
 };
 
-template <int R, int KW, typename T>
+template <int R, int KW, bool Soft, typename T>
 void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry& g) {
   const auto& W = g.dim[2];
   const int64_t rows = row_count(g);  // (n, c, d, oh); kd = 1, so D.in = D.out
@@ -322,7 +325,7 @@ void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry&
       }
       T* __restrict y = yp + row * W.out;
       for (int64_t ow = 0; ow < W.out; ++ow) {
-        TileWindow<R, KW, T> w;
+        TileWindow<R, KW, Soft, T> w;
         w.load(xr, lr, ow);
         y[ow] = w.S != 0 ? w.P / w.S : T(0);  // S = 0 only for an empty window; NaN propagates
       }
@@ -390,7 +393,7 @@ void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp,
       T* __restrict mr = m.data();
       T* __restrict cr = c.data();
       for (int64_t ow = 0; ow < w_out; ++ow) {
-        TileWindow<R, KW, T> w;
+        TileWindow<R, KW, false, T> w;
         w.load(xr, lr, ow);
         mr[ow] = w.m;
         cr[ow] = w.S != 0 ? gor[ow] / w.S : T(0);
@@ -410,7 +413,13 @@ void weighted_forward_t(const at::Tensor& x, const at::Tensor& logits, at::Tenso
   const T* lp = logits.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   const auto& W = g.dim[2];
-  if (with_tile(tile_of(g), [&](auto r, auto kw) { weighted_forward_tiled<r.value, kw.value>(xp, lp, yp, g); })) {
+  if (with_tile(tile_of(g), [&](auto r, auto kw) {
+        if (xp == lp) {
+          weighted_forward_tiled<r.value, kw.value, true>(xp, lp, yp, g);
+        } else {
+          weighted_forward_tiled<r.value, kw.value, false>(xp, lp, yp, g);
+        }
+      })) {
     return;
   }
   at::parallel_for(0, row_count(g), row_grain(g), [&](int64_t b, int64_t e) {
