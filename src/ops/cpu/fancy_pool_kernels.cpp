@@ -691,13 +691,15 @@ struct StochasticRow {
         const int64_t off = j - W.p;
         // Positions grow in scan order and the running sum never falls, so "the first
         // position past the target" is the smallest one that is: a min, no dependence.
+        // Conditions as 0 / −1 masks combined with &, not &&: no branch on random data.
         for (int64_t ow = o.start; ow < o.end; ++ow) {
           const T v = xr[ow * W.s + off];
           const int32_t pos = rel + static_cast<int32_t>(ow * W.s + off);
           rn[ow] += v;
-          const bool positive = v > 0;
-          ls[ow] = positive ? pos : ls[ow];
-          pk[ow] = (positive && rn[ow] > tg[ow] && pos < pk[ow]) ? pos : pk[ow];
+          const int32_t positive = -int32_t(v > 0);
+          const int32_t take = positive & -int32_t(rn[ow] > tg[ow]) & -int32_t(pos < pk[ow]);
+          ls[ow] = (positive & pos) | (~positive & ls[ow]);
+          pk[ow] = (take & pos) | (~take & pk[ow]);
         }
       }
     }
