@@ -219,8 +219,8 @@ std::vector<NamedParam> Regularizer::select(const Rule& r, const std::vector<Nam
   const bool by_type = r.target.rfind("type:", 0) == 0;
   for (const auto& p : params) {
     const bool match = by_type ? (p.module_type == r.target.substr(5) &&
-                                  (p.name == "weight" || p.name.size() > 7 &&
-                                                             p.name.compare(p.name.size() - 7, 7, ".weight") == 0))
+                                  (p.name == "weight" || (p.name.size() > 7 &&
+                                                              p.name.compare(p.name.size() - 7, 7, ".weight") == 0)))
                                : fnmatch(r.target.c_str(), p.name.c_str(), 0) == 0;
     if (!match) continue;
     if (is_group_penalty(r.penalty)) {
