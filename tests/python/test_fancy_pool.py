@@ -493,7 +493,8 @@ def test_gem_matches_composition_global_and_windowed():
     _close(fancy.gem_pool(x[:, :, 0], 1.0, kernel_size=[2]), F.avg_pool1d(x[:, :, 0].clamp(min=1e-6), 2))
 
 
-@pytest.mark.parametrize("shape,cl", [((2, 3, 9, 7), False), ((2, 3, 8, 8), True), ((2, 3, 4, 5, 3), False)])
+@pytest.mark.parametrize("shape,cl", [((2, 3, 9, 7), False), ((2, 3, 8, 8), True), ((2, 3, 4, 5, 3), False),
+                                      ((2, 3, 23, 29), False)])  # rows of several 256-value blocks
 def test_gem_global_fused_matches_composition(shape, cl):
     """Global GeM runs one fused pass (z^p as exp(p ln z), or products for p = 1..4): float64 to 1e-10, float32 to
     float32's precision, gradients to x and p, values below eps clamped (no gradient)."""
@@ -516,6 +517,14 @@ def test_gem_global_fused_matches_composition(shape, cl):
     torch.testing.assert_close(fancy.gem_pool(x32, torch.tensor(3.0)).double(),
                                x0.clamp(min=1e-6).pow(3).mean(tuple(range(2, x0.dim()))).pow(1 / 3),
                                rtol=2e-6, atol=1e-7)
+    for pv in (2.5, 0.7, 6.3):  # float32 z^p as 2^(p·log2 z) in vector lanes: value and ∂p
+        p32, p64 = torch.tensor(pv, requires_grad=True), torch.tensor(pv, dtype=D, requires_grad=True)
+        y32 = fancy.gem_pool(x32, p32)
+        ref = x0.clamp(min=1e-6).pow(p64).mean(tuple(range(2, x0.dim()))).pow(1 / p64)
+        torch.testing.assert_close(y32.double(), ref.detach(), rtol=2e-6, atol=1e-7)
+        y32.sum().backward()
+        ref.sum().backward()
+        torch.testing.assert_close(p32.grad.double(), p64.grad, rtol=1e-5, atol=1e-6)
     xn = x0.clone()
     xn[0, 0].view(-1)[0] = float("nan")
     yn = fancy.gem_pool(xn, 3.0)

@@ -1058,6 +1058,80 @@ inline bool gem_block_avx512(const float* x, int64_t n, float p, float eps, floa
 }
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+// log2 z for a normal z > 0, 8 lanes. z = 2^e·m with m in [√½, √2) from one integer
+// offset (no compare and blend), then log2 m = (2/ln 2)·atanh(r), r = (m − 1)/(m + 1),
+// |r| ≤ 0.172: the odd series to r⁹ (the next term is below 1e-9 relative). Fewer
+// instructions than Cephes' degree-9 polynomial in m − 1, and this loop is bound by
+// their number.
+inline __m256 log2_avx2(__m256 z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256i off = _mm256_set1_epi32(0x3f3504f3);  // √½'s bits
+  const __m256i b = _mm256_sub_epi32(_mm256_castps_si256(z), off);
+  const __m256 e = _mm256_cvtepi32_ps(_mm256_srai_epi32(b, 23));
+  const __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)), off));
+  const __m256 r = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 q = _mm256_set1_ps(0.32059889f);                   // 2/(9 ln 2)
+  q = _mm256_fmadd_ps(q, r2, _mm256_set1_ps(0.41219858f));  // 2/(7 ln 2)
+  q = _mm256_fmadd_ps(q, r2, _mm256_set1_ps(0.57707802f));  // 2/(5 ln 2)
+  q = _mm256_fmadd_ps(q, r2, _mm256_set1_ps(0.96179669f));  // 2/(3 ln 2)
+  q = _mm256_fmadd_ps(q, r2, _mm256_set1_ps(2.88539008f));  // 2/ln 2
+  return _mm256_fmadd_ps(r, q, e);
+}
+
+// 2^w, 8 lanes: 0 for w ≤ −126 (float's normal range ends near there), +inf from 128.
+// k = round(w), f = w − k in [−½, ½]; 2^f by Cephes' exp2f polynomial, doubled, times
+// 2^(k−1) built in the exponent bits (so that k = 128 still has a finite scale and
+// w just below 128 stays finite).
+inline __m256 exp2_avx2(__m256 w) {
+  const __m256 c = _mm256_min_ps(_mm256_max_ps(w, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(128.0f));
+  const __m256 k = _mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(c, k);
+  __m256 q = _mm256_set1_ps(2 * 1.535336188319500e-4f);
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2 * 1.339887440266574e-3f));
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2 * 9.618437357674640e-3f));
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2 * 5.550332471162809e-2f));
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2 * 2.402264791363012e-1f));
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2 * 6.931472028550421e-1f));
+  q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(2.0f));
+  const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(126)), 23);
+  return _mm256_mul_ps(q, _mm256_castsi256_ps(scale));
+}
+
+// The AVX2 twin of gem_block_avx512 for n ≤ 256 values (n a multiple of 16): z^p as
+// 2^(p·log2 z). Two passes, log2 z into a buffer and then the powers and sums: each pass's
+// dependency chain is half as long, so the scheduler keeps more vectors in flight
+// (1.1 against 1.3 ns per value in one loop; 2.6 for the portable loop). Returns false
+// when a value is NaN or +inf, and the caller redoes the block with the portable loop.
+inline bool gem_block_avx2(const float* x, int64_t n, float p, float eps, float* ls, float* lt) {
+  const __m256 vp = _mm256_set1_ps(p), ve = _mm256_set1_ps(eps);
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  alignas(32) float l2z[256];
+  __m256 bad = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, inf, _CMP_NLT_UQ));  // NaN or +inf
+    _mm256_store_ps(l2z + i, log2_avx2(_mm256_max_ps(v, ve)));
+  }
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, t0 = s0, t1 = s0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m256 l0 = _mm256_load_ps(l2z + i), l1 = _mm256_load_ps(l2z + i + 8);
+    const __m256 z0 = exp2_avx2(_mm256_mul_ps(vp, l0)), z1 = exp2_avx2(_mm256_mul_ps(vp, l1));
+    s0 = _mm256_add_ps(s0, z0);
+    s1 = _mm256_add_ps(s1, z1);
+    t0 = _mm256_fmadd_ps(z0, l0, t0);
+    t1 = _mm256_fmadd_ps(z1, l1, t1);
+  }
+  const __m256 ln2 = _mm256_set1_ps(0.693147180559945f);  // Σ z^p·ln z = ln 2 · Σ z^p·log2 z
+  _mm256_storeu_ps(ls, _mm256_add_ps(_mm256_loadu_ps(ls), s0));
+  _mm256_storeu_ps(ls + 8, _mm256_add_ps(_mm256_loadu_ps(ls + 8), s1));
+  _mm256_storeu_ps(lt, _mm256_fmadd_ps(t0, ln2, _mm256_loadu_ps(lt)));
+  _mm256_storeu_ps(lt + 8, _mm256_fmadd_ps(t1, ln2, _mm256_loadu_ps(lt + 8)));
+  return _mm256_movemask_ps(bad) == 0;
+}
+#endif
+
 // z^N for a whole N >= 0 by multiplication (unrolled at compile time).
 template <int N, typename T>
 inline T ipow(T z) {
@@ -1102,10 +1176,15 @@ void gem_forward_rows(const at::Tensor& x, double p, double eps, at::Tensor& y, 
         const int64_t len = std::min<int64_t>(kBlock, L - i0);
         T ls[kLanes] = {}, lt[kLanes] = {};
         int64_t i = 0;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
         if constexpr (std::is_same<T, float>::value && IP == 0) {
           const int64_t n16 = len / kLanes * kLanes;
-          if (gem_block_avx512(xr + i0, n16, pt, et, ls, lt)) {
+#if defined(__AVX512F__)
+          const bool done = gem_block_avx512(xr + i0, n16, pt, et, ls, lt);
+#else
+          const bool done = gem_block_avx2(xr + i0, n16, pt, et, ls, lt);
+#endif
+          if (done) {
             i = n16;
           } else {
             std::fill(ls, ls + kLanes, T(0));
