@@ -310,8 +310,9 @@ def test_kmax_random_ties_and_nan_against_a_plain_reference(dtype):
         for quantised in (True, False):
             x = torch.randint(0, 6, (6, L), generator=g).to(dtype) if quantised else torch.randn(6, L, generator=g,
                                                                                                   dtype=dtype)
-            x[0, torch.rand(L, generator=g) < 0.03] = float("nan")  # rows 0 and 1 hold NaN
+            x[0, torch.rand(L, generator=g) < 0.03] = float("nan")  # rows 0, 1 and 4 hold NaN
             x[1, L // 2] = float("nan")
+            x[4, -9] = float("nan")  # in a whole vector past the last 64-value step, for most L
             x[2, :3] = float("inf")
             x[3, -5:] = -float("inf")
             v, i = fancy.kmax_pool(x, k)

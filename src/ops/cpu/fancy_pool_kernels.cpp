@@ -1585,6 +1585,11 @@ inline bool kmax_bound16(const float* __restrict xr, int64_t L, int64_t k, float
                                                       _mm256_cmp_ps(v[6], v[7], _CMP_UNORD_Q))));
     for (int q = 0; q < 8; ++q) a[q] = _mm256_max_ps(a[q], v[q]);
   }
+  for (int q = 0; i + 8 <= L; i += 8, ++q) {  // the tail's whole vectors join groups 0, 1, ...
+    const __m256 v = _mm256_loadu_ps(xr + i);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    a[q] = _mm256_max_ps(a[q], v);
+  }
   if (_mm256_movemask_ps(nan) != 0) return false;
   alignas(32) float lane[16];
   _mm256_store_ps(lane, _mm256_max_ps(_mm256_max_ps(a[0], a[2]), _mm256_max_ps(a[4], a[6])));
@@ -1605,18 +1610,16 @@ inline bool kmax_bound16(const float* __restrict xr, int64_t L, int64_t k, float
   return true;
 }
 
-// Lane indices of the set bits of an 8-bit mask, packed as eight 4-bit fields (AVX2 has
-// no compress instruction: collect_at_least permutes by this table instead).
+// The lane numbers of the set bits of an 8-bit mask, in order, as one vector per mask
+// (8 KB; AVX2 has no compress instruction, so collect_at_least loads them from here).
 struct CompressTable {
-  uint32_t packed[256];
-  constexpr CompressTable() : packed() {
+  alignas(32) int32_t lanes[256][8];
+  constexpr CompressTable() : lanes() {
     for (int m = 0; m < 256; ++m) {
-      uint32_t v = 0;
       int n = 0;
       for (int b = 0; b < 8; ++b) {
-        if (m & (1 << b)) v |= uint32_t(b) << (4 * n++);
+        if (m & (1 << b)) lanes[m][n++] = b;
       }
-      packed[m] = v;
     }
   }
 };
@@ -1641,15 +1644,15 @@ inline int64_t collect_at_least(const float* __restrict xr, int64_t L, float tau
     idx = _mm512_add_epi32(idx, step);
   }
 #elif defined(__AVX2__)
-  // The same without a compress instruction: the mask's lanes by a table and a permute.
+  // The same without a compress instruction: the mask's lane numbers from a table.
   const __m256 t = _mm256_set1_ps(tau);
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), nibble = _mm256_set1_epi32(15);
+  __m256i base = _mm256_setzero_si256();
   for (; i + 8 <= L; i += 8) {
     const int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(xr + i), t, _CMP_GE_OQ));
-    const __m256i lanes =
-        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompress.packed[m])), shifts), nibble);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + n), _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(i))));
+    const __m256i lanes = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.lanes[m]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + n), _mm256_add_epi32(lanes, base));
     n += __builtin_popcount(m);
+    base = _mm256_add_epi32(base, _mm256_set1_epi32(8));
   }
   for (; i < L; ++i) {
     ci[n] = static_cast<int32_t>(i);
