@@ -648,3 +648,29 @@ def test_modules_reach_the_same_ops():
 def test_bad_input_gives_a_clear_error(call, message):
     with pytest.raises((RuntimeError, ValueError), match=message):
         call()
+
+
+# ---------------------------------------------------------------------- large buffers
+def test_large_outputs_from_the_block_cache_are_independent_and_resizable():
+    """Outputs and gradients of 4 MB or more come from a cache of mapped blocks that is
+    reused once their tensor dies: live tensors never share a block, a reused block
+    carries nothing over, and such a tensor can still grow with resize_."""
+    x = torch.randn(8, 64, 64, 64)  # 8 MB in, 2 MB out per 2x2 pool; the gradient is 8 MB
+    a = fancy.max_pool2d(x, 2)
+    b = fancy.max_pool2d(x * 2, 2)
+    assert a.data_ptr() != b.data_ptr()
+    torch.testing.assert_close(b, 2 * a)
+    ref = F.avg_pool2d(x, 2)
+    for _ in range(3):  # the same sizes again: blocks handed back and taken again
+        xg = x.clone().requires_grad_()
+        y = fancy.avg_pool2d(xg, 2)
+        torch.testing.assert_close(y, ref)
+        g = torch.randn_like(y)
+        y.backward(g)
+        torch.testing.assert_close(xg.grad, F.interpolate(g, scale_factor=2) / 4)
+        del y, xg
+    c = fancy.max_pool2d(x, 2)
+    c.resize_(2 * c.numel())  # grows: the data move to malloc'd memory
+    torch.testing.assert_close(c[: a.numel()], a.flatten())
+    c.resize_(10)
+    assert c.numel() == 10
