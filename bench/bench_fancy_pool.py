@@ -134,7 +134,9 @@ def peak_memory_mb(name, side):
     # A fixed mmap threshold: every buffer of 64 KB or more is mapped and unmapped on its
     # own, so RSS follows the live tensors (glibc's adaptive threshold would otherwise keep
     # freed buffers in its heap and hide later allocations).
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    # fancy's cache of large blocks off too (FANCY_LARGE_CACHE=0): a block the warm-up
+    # freed would otherwise be reused and the allocation would not show.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", FANCY_LARGE_CACHE="0")
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return [float(v) for v in r.stdout.split()]
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 #include <vector>
 #if defined(__linux__)
@@ -30,15 +32,18 @@ struct Block {
 
 class BlockCache {
  public:
-  // A kept block that holds `bytes` and is at most a quarter larger (the smallest such),
-  // else a fresh mapping; base is nullptr when mmap fails.
+  // A kept block that holds `bytes` and is at most a quarter larger (the smallest such;
+  // a block has up to two huge pages of rounding and alignment room besides), else a
+  // fresh mapping; base is nullptr when mmap fails.
   Block take(size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       int best = -1;
       for (int i = 0; i < static_cast<int>(kept_.size()); ++i) {
         const size_t cap = kept_[i].capacity();
-        if (cap >= bytes && cap - bytes <= bytes / 4 && (best < 0 || cap < kept_[best].capacity())) best = i;
+        if (cap >= bytes && cap <= bytes + bytes / 4 + 2 * kHuge && (best < 0 || cap < kept_[best].capacity())) {
+          best = i;
+        }
       }
       if (best >= 0) {
         const Block b = kept_[best];
@@ -50,8 +55,11 @@ class BlockCache {
     const size_t len = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;  // + room to align
     void* base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return {nullptr, 0};
-    madvise(base, len, MADV_HUGEPAGE);  // advice only: errors are harmless
-    return {base, len};
+    // Huge pages for the whole 2 MB pages of the data only: the last partial one stays in
+    // small pages, so the resident memory is the tensor's size, not rounded up to 2 MB.
+    const Block b{base, len};
+    madvise(b.data(), bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice only: errors are harmless
+    return b;
   }
 
   // Keeps b for a later take; unmaps the oldest kept blocks beyond the limits.
@@ -68,11 +76,6 @@ class BlockCache {
       }
     }
     for (const Block& d : drop) munmap(d.base, d.len);
-  }
-
-  size_t kept_bytes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return kept_bytes_;
   }
 
  private:
@@ -93,6 +96,24 @@ void give_back(void* ctx) {
   delete b;
 }
 
+// Without the cache: huge pages for the 2 MB-aligned part inside malloc's buffer (the
+// advice never reaches a neighbour), so that fresh memory faults 2 MB at a time.
+at::Tensor advise_huge(at::Tensor t) {
+  const auto start = reinterpret_cast<uintptr_t>(t.data_ptr());
+  const uintptr_t lo = (start + kHuge - 1) & ~(uintptr_t(kHuge) - 1), hi = (start + t.nbytes()) & ~(uintptr_t(kHuge) - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
+  return t;
+}
+
+// FANCY_LARGE_CACHE=0 in the environment turns the cache off (plain at::empty).
+bool cache_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("FANCY_LARGE_CACHE");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
+}
+
 }  // namespace
 
 at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options) {
@@ -101,6 +122,7 @@ at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options) 
   if (!options.device().is_cpu() || bytes < 2 * kHuge || options.layout() != c10::kStrided) {
     return at::empty(sizes, options);
   }
+  if (!cache_enabled()) return advise_huge(at::empty(sizes, options));
   const Block b = cache().take(bytes);
   if (b.base == nullptr) return at::empty(sizes, options);
   auto* ctx = new Block(b);
@@ -120,12 +142,10 @@ at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options) 
   return t;
 }
 
-size_t large_cache_bytes() { return cache().kept_bytes(); }
 
 #else
 
 at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options) { return at::empty(sizes, options); }
-size_t large_cache_bytes() { return 0; }
 
 #endif
 

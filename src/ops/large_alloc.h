@@ -17,15 +17,14 @@ namespace ops {
 // to zero it against 12.6 ms with huge pages, and 0 faults with reuse), and whether
 // malloc reused or returned such a block depended on what the process had freed before
 // (k-max's forward+backward at 2 threads: 3.6–4.7 ms or 7.3–9.2 ms from one run to the
-// next). The cache keeps at most kLargeCacheBlocks blocks and kLargeCacheBytes bytes,
-// the oldest unmapped first. Elsewhere (not Linux) it is at::empty.
+// next). The cache keeps at most kLargeCacheBlocks blocks and kLargeCacheBytes bytes of
+// freed blocks mapped, the oldest unmapped first. FANCY_LARGE_CACHE=0 in the environment
+// turns it off (at::empty, its 2 MB-aligned interior advised for huge pages). Elsewhere
+// (not Linux) it is at::empty.
 at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options);
 
 constexpr size_t kLargeCacheBlocks = 6;
 constexpr size_t kLargeCacheBytes = size_t(512) << 20;
-
-// Bytes held by the cache now (blocks kept mapped with no tensor on them), for tests.
-size_t large_cache_bytes();
 
 }  // namespace ops
 }  // namespace fancy
