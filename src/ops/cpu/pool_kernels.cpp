@@ -599,15 +599,16 @@ inline __m256 combine8(__m256 a, __m256 v) {
 }
 #endif
 
+// h[o] for o in [lo, hi).
 template <Fold F, typename A>
-void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n) {
-  int64_t o = 1;
+void fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int64_t hi) {
+  int64_t o = lo;
 #if defined(__AVX2__)
   if constexpr (std::is_same<A, float>::value && (F == Fold::Max || F == Fold::Min)) {
     // 8 outputs from 16 + 1 inputs with in-lane shuffles: the even, odd and previous-odd
     // taps come out in the lane order (0 1 4 5 | 2 3 6 7), and one 64-bit permute restores
     // it. The compiler's own version used three lane-crossing permutes per 8 outputs.
-    for (; o + 8 <= n; o += 8) {
+    for (; o + 8 <= hi; o += 8) {
       const float* p = x + 2 * o;
       const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
       const __m256 c = _mm256_loadu_ps(p - 1), d = _mm256_loadu_ps(p + 7);
@@ -618,7 +619,23 @@ void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n) {
     }
   }
 #endif
-  for (; o < n; ++o) h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
+  for (; o < hi; ++o) h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
+}
+
+// The fold of a whole plane, h[o] for o in [1, n), in steps of 256 outputs; each step
+// first asks for the same stretch of `next` (the following plane, or nullptr), so that
+// the next plane arrives while this one is folded, at the rate this loop reads.
+template <Fold F, typename A>
+void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n, const char* next) {
+  constexpr int64_t kStep = 256;
+  for (int64_t lo = 1; lo < n; lo += kStep) {
+    const int64_t hi = std::min(n, lo + kStep);
+    if (next != nullptr) {
+      const int64_t end = 2 * hi * int64_t(sizeof(A));
+      for (int64_t off = 2 * lo * int64_t(sizeof(A)); off < end; off += 64) __builtin_prefetch(next + off);
+    }
+    fold3_stride2_range<F>(x, h, lo, hi);
+  }
 }
 
 template <Fold F, typename A>
@@ -640,20 +657,11 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
     std::vector<T> h(h_in * w_out), t(w_out);
     for (int64_t q = b; q < e; ++q) {
       const T* xp = x + q * h_in * w_in;
-      fold3_stride2_flat<F>(xp, h.data(), h_in * w_out);
+      const char* next = q + 1 < e ? reinterpret_cast<const char*>(xp + h_in * w_in) : nullptr;
+      fold3_stride2_flat<F>(xp, h.data(), h_in * w_out, next);
       for (int64_t ih = 0; ih < h_in; ++ih) h[ih * w_out] = combine<F>(xp[ih * w_in], xp[ih * w_in + 1]);
       T* yp = y + q * h_out * w_out;
-      // While the rows are combined (cache-resident work), the next plane is requested
-      // from memory a slice per output row: one stream of loads alone reads it slower.
-      const char* next = q + 1 < e ? reinterpret_cast<const char*>(xp + h_in * w_in) : nullptr;
-      const int64_t plane_bytes = h_in * w_in * int64_t(sizeof(T));
-      const int64_t slice = ((plane_bytes + h_out - 1) / h_out + 63) / 64 * 64;
       for (int64_t oh = 0; oh < h_out; ++oh) {
-        if (next != nullptr) {
-          for (int64_t off = oh * slice; off < std::min(plane_bytes, (oh + 1) * slice); off += 64) {
-            __builtin_prefetch(next + off);
-          }
-        }
         const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
         const T* first = h.data() + r0 * w_out;
         T* out = yp + oh * w_out;
