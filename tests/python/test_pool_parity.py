@@ -6,6 +6,7 @@ float32; gradients equal to PyTorch's. Cases cover 1/2/3-D, odd sizes, channel c
 that are not a multiple of the vector width, dilation, padding, ceil_mode, both memory
 formats, and NaN / ±inf values.
 """
+import itertools
 import math
 import random
 
@@ -288,6 +289,22 @@ def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
     ref.backward(g)
     out.backward(g)
     _eq(yb.grad, ya.grad)
+
+
+@pytest.mark.parametrize("w", [17, 37, 112, 113])
+def test_3_tap_stride2_sums_match_aten(w):
+    """Average and Lp over 3-wide windows of stride 2 take 8 outputs at a time with AVX2
+    (shuffled taps); every padding, divisor rule and row length around the vector width
+    must still match ATen within float32's 1e-6."""
+    g = torch.Generator().manual_seed(w)
+    x = torch.randn(2, 3, 9, w, generator=g)
+    for k, pad, ceil, inc, div in itertools.product((3, (2, 3)), (0, 1), (False, True), (True, False), (None, 5)):
+        ours = fancy.avg_pool2d(x, k, 2, pad, ceil, inc, div)
+        theirs = F.avg_pool2d(x, k, 2, pad, ceil, inc, div)
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+    for p, ceil in itertools.product((1.0, 2.0), (False, True)):  # fancy's Lp takes |x| (ATen's p = 1 would not)
+        torch.testing.assert_close(fancy.lp_pool2d(x, p, 3, 2, ceil), F.lp_pool2d(x.abs(), p, 3, 2, ceil_mode=ceil),
+                                   rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4)])

@@ -504,6 +504,50 @@ inline A finish_fused(A a, A div, A kvol, A inv_p) {
   return a;
 }
 
+#if defined(__AVX2__)
+// The three taps of 8 stride-2 windows starting at p[0], p[2], ..., p[14] (they read
+// p[0..16]) split by in-lane shuffles: tap j of window i is p[2i + j]. The lanes come
+// out in the order 0 1 4 5 | 2 3 6 7; unshuffle8 restores it.
+inline void taps3_stride2(const float* p, __m256& t0, __m256& t1, __m256& t2) {
+  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+  const __m256 c = _mm256_loadu_ps(p + 1), d = _mm256_loadu_ps(p + 9);
+  t0 = _mm256_shuffle_ps(a, b, 0x88);
+  t1 = _mm256_shuffle_ps(a, b, 0xDD);
+  t2 = _mm256_shuffle_ps(c, d, 0xDD);
+}
+inline __m256 unshuffle8(__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+
+// direct_interior's sums (average, L1, L2) over R × 3 windows of stride 2 in float, 8
+// outputs at a time in the same scan order and operations; returns the first output
+// left to the caller's loop.
+template <Fold F, int R>
+int64_t sum3x_stride2_avx2(const float* const (&rp)[R], float* __restrict y, int64_t lo, int64_t hi, int64_t pad,
+                           float div, float kvol) {
+  auto term = [](__m256 v) {
+    if (F == Fold::SumSq) return _mm256_mul_ps(v, v);
+    if (F == Fold::SumAbs) return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    return v;
+  };
+  const __m256 vdiv = _mm256_set1_ps(div), vk = _mm256_set1_ps(kvol);
+  int64_t o = lo;
+  for (; o + 8 <= hi; o += 8) {
+    __m256 a = _mm256_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      __m256 t0, t1, t2;
+      taps3_stride2(rp[r] + 2 * o - pad, t0, t1, t2);
+      a = r == 0 ? term(t0) : _mm256_add_ps(a, term(t0));
+      a = _mm256_add_ps(a, term(t1));
+      a = _mm256_add_ps(a, term(t2));
+    }
+    a = _mm256_div_ps(a, vdiv);
+    if (F == Fold::SumAbs) a = _mm256_mul_ps(a, vk);
+    if (F == Fold::SumSq) a = _mm256_sqrt_ps(_mm256_mul_ps(a, vk));
+    _mm256_storeu_ps(y + o, unshuffle8(a));
+  }
+  return o;
+}
+#endif
+
 // Interior outputs [lo, hi) of one output row, window = R input rows × K columns (stride
 // S, no dilation along W): one pass, every window element read straight from the input,
 // the output (and index) written once. Scan order (row, then column) is ATen's.
@@ -519,7 +563,14 @@ void direct_interior(const T* const* rows, const int64_t* row_base, T* __restric
     rp[r] = rows[r];
     for (int kw = 0; kw < K; ++kw) rel[r][kw] = row_base[r] + kw - pad;
   }
-  for (int64_t o = lo; o < hi; ++o) {
+  int64_t o = lo;
+#if defined(__AVX2__)
+  if constexpr (std::is_same<T, float>::value && !Idx && S == 2 && K == 3 &&
+                (F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs)) {
+    o = sum3x_stride2_avx2<F, R>(rp, y, lo, hi, pad, div, kvol);
+  }
+#endif
+  for (; o < hi; ++o) {
     const int64_t at = o * S - pad;
     A a = transform<F>(static_cast<A>(rp[0][at]), p);
     int64_t ai = rel[0][0];
