@@ -233,8 +233,8 @@ def test_global_pool(i):
                                         (105, (19, 16), (4, 3))])
 def test_channels_last_wide_windows(c, size, out):
     """Channels-last windows of >= 64 positions with C > 32 take the row-wise path
-    (cl_row_wide); with indices, register blocks of 64, 32, 8 and 1 lanes (C = 105); NaN,
-    ±inf and ties included."""
+    (cl_row_wide); it and the path with indices fold register blocks of 64, 32, 8 and 1
+    lanes (C = 105); NaN, ±inf and ties included."""
     x = torch.randn(2, c, *size, generator=torch.Generator().manual_seed(c)).round(decimals=1)
     x.view(-1)[::97] = float("nan")
     x.view(-1)[5::89] = float("inf")

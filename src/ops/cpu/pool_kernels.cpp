@@ -1086,6 +1086,29 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
   if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
 }
 
+// Calls f(std::integral_constant<int, L>, c0) over C lanes in register blocks of 64
+// (AVX-512: 32 registers hold them), 32, 8, then 1.
+template <typename Fn>
+inline void for_lane_blocks(int64_t C, Fn&& f) {
+  int64_t c = 0;
+#if defined(__AVX512F__)
+  for (; c + 64 <= C; c += 64) f(std::integral_constant<int, 64>(), c);
+#endif
+  for (; c + 32 <= C; c += 32) f(std::integral_constant<int, 32>(), c);
+  for (; c + 8 <= C; c += 8) f(std::integral_constant<int, 8>(), c);
+  for (; c < C; ++c) f(std::integral_constant<int, 1>(), c);
+}
+
+// for_lane_blocks with blocks of 64 lanes first on every instruction set: for a fold
+// without indices 64 floats are 8 AVX2 registers, and each pass over a row's positions
+// then reads whole 256-byte pieces.
+template <typename Fn>
+inline void for_wide_lane_blocks(int64_t C, Fn&& f) {
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) f(std::integral_constant<int, 64>(), c);
+  for_lane_blocks(C - c, [&](auto lanes, int64_t c0) { f(lanes, c + c0); });
+}
+
 // Large windows without indices (adaptive and global pooling) with C wider than one
 // register block. Folding window by window would stream each window's short pieces of
 // many input rows (and, block by block, the same window once per block of C); instead
@@ -1104,11 +1127,20 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, in
     for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
       const T* row = xn + (id * h_in + ih) * w_in * C;
       for (int64_t ow = 0; ow < w_out; ++ow) {
-        T* __restrict a = acc + ow * C;
-        for (int64_t iw = wspan[ow].start; iw < wspan[ow].end; iw += wspan[ow].step) {
-          const T* __restrict xv = row + iw * C;
-          for (int64_t j = 0; j < C; ++j) a[j] = combine<Cf>(a[j], transform<F>(xv[j], pw));
-        }
+        // A block of lanes stays in registers over the window's positions in this row:
+        // folding into acc in memory instead made each position a load-add-store chain.
+        const Span sw = wspan[ow];
+        for_wide_lane_blocks(C, [&](auto lanes, int64_t c0) {
+          constexpr int L = decltype(lanes)::value;
+          T r[L];
+          T* __restrict a = acc + ow * C + c0;
+          for (int l = 0; l < L; ++l) r[l] = a[l];
+          for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+            const T* __restrict xv = row + iw * C + c0;
+            for (int l = 0; l < L; ++l) r[l] = combine<Cf>(r[l], transform<F>(xv[l], pw));
+          }
+          for (int l = 0; l < L; ++l) a[l] = r[l];
+        });
       }
     }
   }
@@ -1121,19 +1153,6 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, in
     }
     for (int64_t j = 0; j < C; ++j) yq[j] = finish_fused<F>(a[j], div[ow], kvol, inv_p);
   }
-}
-
-// Calls f(std::integral_constant<int, L>, c0) over C lanes in register blocks of 64
-// (AVX-512: 32 registers hold them), 32, 8, then 1.
-template <typename Fn>
-inline void for_lane_blocks(int64_t C, Fn&& f) {
-  int64_t c = 0;
-#if defined(__AVX512F__)
-  for (; c + 64 <= C; c += 64) f(std::integral_constant<int, 64>(), c);
-#endif
-  for (; c + 32 <= C; c += 32) f(std::integral_constant<int, 32>(), c);
-  for (; c + 8 <= C; c += 8) f(std::integral_constant<int, 8>(), c);
-  for (; c < C; ++c) f(std::integral_constant<int, 1>(), c);
 }
 
 // Channels-last, float and double: each output position's C values are folded straight
