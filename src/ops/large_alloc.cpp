@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <mutex>
+#include <string>
 #include <vector>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -141,7 +141,6 @@ at::Tensor empty_large(at::IntArrayRef sizes, const at::TensorOptions& options) 
   t.set_(storage, 0, sizes, strides);
   return t;
 }
-
 
 #else
 

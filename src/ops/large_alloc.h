@@ -16,8 +16,8 @@ namespace ops {
 // otherwise each fresh 51 MB gradient took ~12,500 page faults on its first write (31 ms
 // to zero it against 12.6 ms with huge pages, and 0 faults with reuse), and whether
 // malloc reused or returned such a block depended on what the process had freed before
-// (k-max's forward+backward at 2 threads: 3.6–4.7 ms or 7.3–9.2 ms from one run to the
-// next). The cache keeps at most kLargeCacheBlocks blocks and kLargeCacheBytes bytes of
+// (k-max's forward+backward at 2 threads took 7.3–9.2 ms in runs where its gradient
+// faulted, 3.6–4.7 ms where it did not). The cache keeps at most kLargeCacheBlocks blocks and kLargeCacheBytes bytes of
 // freed blocks mapped, the oldest unmapped first. FANCY_LARGE_CACHE=0 in the environment
 // turns it off (at::empty, its 2 MB-aligned interior advised for huge pages). Elsewhere
 // (not Linux) it is at::empty.

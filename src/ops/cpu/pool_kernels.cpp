@@ -656,17 +656,12 @@ void fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int
   int64_t o = lo;
 #if defined(__AVX2__)
   if constexpr (std::is_same<A, float>::value && (F == Fold::Max || F == Fold::Min)) {
-    // 8 outputs from 16 + 1 inputs with in-lane shuffles: the even, odd and previous-odd
-    // taps come out in the lane order (0 1 4 5 | 2 3 6 7), and one 64-bit permute restores
-    // it. The compiler's own version used three lane-crossing permutes per 8 outputs.
+    // 8 outputs from 17 inputs split by in-lane shuffles, one 64-bit permute to restore
+    // the lane order. The compiler's own version used three lane-crossing permutes.
     for (; o + 8 <= hi; o += 8) {
-      const float* p = x + 2 * o;
-      const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-      const __m256 c = _mm256_loadu_ps(p - 1), d = _mm256_loadu_ps(p + 7);
-      const __m256 prev = _mm256_shuffle_ps(c, d, 0x88), even = _mm256_shuffle_ps(a, b, 0x88),
-                   odd = _mm256_shuffle_ps(a, b, 0xDD);
-      const __m256 m = combine8<F>(combine8<F>(prev, even), odd);
-      _mm256_storeu_ps(h + o, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8)));
+      __m256 t0, t1, t2;  // x[2o − 1], x[2o], x[2o + 1]
+      taps3_stride2(x + 2 * o - 1, t0, t1, t2);
+      _mm256_storeu_ps(h + o, unshuffle8(combine8<F>(combine8<F>(t0, t1), t2)));
     }
   }
 #endif
