@@ -1080,7 +1080,7 @@ inline __m256 log2_avx2(__m256 z) {
   return _mm256_fmadd_ps(r, q, e);
 }
 
-// 2^w, 8 lanes: 0 for w ≤ −126 (float's normal range ends near there), +inf from 128.
+// 2^w, 8 lanes: 0 below w = −125.5 (near where float's normal range ends), +inf from 128.
 // k = round(w), f = w − k in [−½, ½]; 2^f by Cephes' exp2f polynomial, doubled, times
 // 2^(k−1) built in the exponent bits (so that k = 128 still has a finite scale and
 // w just below 128 stays finite).
