@@ -72,10 +72,11 @@ def test_soft_pool_float32_tiled_windows_match_composition(shape, k):
     torch.testing.assert_close(fancy.soft_pool1d(x1, 2), fancy.soft_pool2d(x1.unsqueeze(2), (1, 2), (1, 2)).squeeze(2))
 
 
-@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1)])
-def test_soft_pool_nan_propagates(k, s, p):
-    x = _rand(1, 2, 6, 6).float()
-    x[0, 1, 2, 2] = float("nan")
+@pytest.mark.parametrize("k,s,p,w,col", [(2, 2, 0, 6, 2), (3, 2, 1, 6, 2), (2, 2, 0, 40, 21)])
+def test_soft_pool_nan_propagates(k, s, p, w, col):
+    """w = 40: the NaN sits in the 8-output vector steps of 2×2 float32 rows."""
+    x = _rand(1, 2, 6, w).float()
+    x[0, 1, 2, col] = float("nan")
     x.requires_grad_()
     y = fancy.soft_pool2d(x, k, s, p)
     ref = fancy.soft_pool2d(torch.where(x.isnan(), torch.zeros_like(x), x), k, s, p)
@@ -85,6 +86,21 @@ def test_soft_pool_nan_propagates(k, s, p):
     y.sum().backward()
     if k == s:  # tiled windows: exactly the NaN's window gets NaN gradients
         assert torch.equal(x.grad.isnan(), F.interpolate(nan_out.float(), scale_factor=k).bool())
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e4])
+def test_soft_pool_float32_long_rows_match_composition(scale):
+    """2×2 float32 rows of 20 outputs (vector steps of 8 and a tail), values spread wide
+    enough that some e^(x − max) flush to 0: forward and gradient against float64."""
+    x = (_rand(2, 3, 6, 40, seed=3) * scale).float().requires_grad_()
+    y = fancy.soft_pool2d(x, 2)
+    xr = x.detach().double().requires_grad_()
+    ref = _softpool_ref(xr, 2, 2)
+    torch.testing.assert_close(y.double(), ref, rtol=1e-6, atol=1e-6 * scale)
+    g = _rand(*y.shape, seed=4)
+    y.backward(g.float())
+    ref.backward(g)
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-6 * max(1.0, scale))
 
 
 def test_soft_pool_1d_3d_match_2d_embedding():
