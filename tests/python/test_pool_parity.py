@@ -244,6 +244,8 @@ def test_channels_last_wide_windows(c, size, out):
     _eq(fancy.adaptive_max_pool2d(x, out), F.adaptive_max_pool2d(x, out))
     _eq(fancy.adaptive_max_pool2d(x, out, return_indices=True), F.adaptive_max_pool2d(x, out, return_indices=True))
     _eq(fancy.max_pool2d(x, 3, 2, 1, return_indices=True), F.max_pool2d(x, 3, 2, 1, return_indices=True))
+    _eq(fancy.max_pool2d(x, 3, 2, 1), F.max_pool2d(x, 3, 2, 1))  # small windows without indices: cl_block
+    _eq(fancy.min_pool2d(x, 2), -F.max_pool2d(-x, 2))
     _eq(fancy.global_max_pool(x), x.amax((2, 3)))
     torch.testing.assert_close(fancy.global_avg_pool(x), x.mean((2, 3)), rtol=1e-6, atol=1e-6, equal_nan=True)
     xf = x.nan_to_num(0.0, 3.0)
@@ -262,6 +264,8 @@ def test_channels_last_windows_starting_at_the_identity(c):
     x[:, ::2, 4::3, ::3] = -math.inf  # −inf first elements below
     x = x.contiguous(memory_format=torch.channels_last)
     for k, st, p in ((2, 2, 0), (3, 2, 1), (3, 1, 0)):
+        _eq(fancy.max_pool2d(x, k, st, p), F.max_pool2d(x, k, st, p))
+        _eq(fancy.min_pool2d(-x, k, st, p), -F.max_pool2d(x, k, st, p))
         _eq(fancy.max_pool2d(x, k, st, p, return_indices=True), F.max_pool2d(x, k, st, p, return_indices=True))
         y, i = fancy.min_pool2d(-x, k, st, p, return_indices=True)
         ry, ri = F.max_pool2d(x, k, st, p, return_indices=True)
@@ -330,12 +334,14 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
 
 @pytest.mark.parametrize("k,s,p,d", [(4, 4, 0, 1), (3, 1, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (5, 3, 2, 1),
                                      (3, 1, 1, 2), (2, 1, 0, 1), (6, 2, 3, 1)])
-def test_signed_zero_ties_without_indices_keep_the_first_zero(k, s, p, d):
+@pytest.mark.parametrize("c", [3, 40])
+def test_signed_zero_ties_without_indices_keep_the_first_zero(k, s, p, d, c):
     """Windows whose extreme is a mix of -0 and +0: ATen's scan keeps the first; every path
-    without indices (direct, separable, whole-plane, channels-last) must return that one."""
+    without indices (direct, separable, whole-plane, channels-last) must return that one.
+    C = 40: channels-last register blocks of 32 and 8 lanes."""
     g = torch.Generator().manual_seed(k * 100 + s * 10 + p)
-    for trial in range(10):
-        x = -torch.rand(2, 3, 12, 13, generator=g) - 1
+    for trial in range(10 if c == 3 else 3):
+        x = -torch.rand(2, c, 12, 13, generator=g) - 1
         m = torch.rand(x.shape, generator=g) < 0.3
         x[m] = torch.where(torch.rand(int(m.sum()), generator=g) < 0.5, -0.0, 0.0)
         for t in (x, -x):

@@ -1046,6 +1046,26 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
     if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = -1;
     return;
   }
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
+    // The same fold in explicit vectors: from the plain loop below, GCC kept one of the
+    // four accumulators of L = 32 on the stack, and each position then waited on a store
+    // and a reload (channels-last global max of 64×32×28×28 ran at 0.6× PyTorch).
+    static_assert(L <= 32, "AVX2 has 16 vector registers");
+    __m256 r[L / 8];
+    for (auto& v : r) v = _mm256_set1_ps(fold_init<float>(F));
+    for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+      for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+        for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+          const float* xv = xn + ((id * h_in + ih) * w_in + iw) * C + c0;
+          for (int j = 0; j < L / 8; ++j) r[j] = combine8<F>(r[j], _mm256_loadu_ps(xv + 8 * j));
+        }
+      }
+    }
+    for (int j = 0; j < L / 8; ++j) _mm256_storeu_ps(yq + c0 + 8 * j, r[j]);
+    return;
+  }
+#endif
   // The lanes start at the fold's identity (−inf, +inf or 0) and the positions at the
   // window's first element, so a first element equal to the identity keeps both, as in
   // ATen. No first-element branch in the loop: with one, the accumulators lived on the
