@@ -1030,6 +1030,28 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   });
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// One position's 8 lanes folded into (r, ri) for max or min: with indices, v replaces the
+// value and its position pv when takes<F> (strictly better, or NaN), else combine8.
+template <Fold F, bool Idx>
+inline void fold8(__m256& r, __m256i& ri, __m256 v, __m256 pv) {
+  if constexpr (Idx) {
+    const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ),
+                                  _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_ps(r, v, t);
+    ri = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ri), pv, t));
+  } else {
+    r = combine8<F>(r, v);
+  }
+}
+
+// 8 int32 positions stored as int64.
+inline void store_positions8(int64_t* out, __m256i ri) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ri)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ri, 1)));
+}
+#endif
+
 // One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
 // registers and written once. Positions are
 // kept as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
@@ -1047,22 +1069,33 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
     return;
   }
 #if defined(__AVX2__) && !defined(__AVX512F__)
-  if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
+  if constexpr ((F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
     // The same fold in explicit vectors: from the plain loop below, GCC kept one of the
-    // four accumulators of L = 32 on the stack, and each position then waited on a store
-    // and a reload (channels-last global max of 64×32×28×28 ran at 0.6× PyTorch).
+    // four value accumulators of L = 32 on the stack, and each position then waited on a
+    // store and a reload (channels-last global max of 64×32×28×28 ran at 0.6× PyTorch,
+    // adaptive max 7×7 with indices at 47 % of the read rate).
     static_assert(L <= 32, "AVX2 has 16 vector registers");
-    __m256 r[L / 8];
-    for (auto& v : r) v = _mm256_set1_ps(fold_init<float>(F));
+    constexpr int V = L / 8;
+    __m256 r[V];
+    __m256i ri[V];
+    for (int j = 0; j < V; ++j) {
+      r[j] = _mm256_set1_ps(fold_init<float>(F));
+      ri[j] = _mm256_set1_epi32(static_cast<int32_t>((sd.start * h_in + sh.start) * w_in + sw.start));
+    }
     for (int64_t id = sd.start; id < sd.end; id += sd.step) {
       for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
         for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-          const float* xv = xn + ((id * h_in + ih) * w_in + iw) * C + c0;
-          for (int j = 0; j < L / 8; ++j) r[j] = combine8<F>(r[j], _mm256_loadu_ps(xv + 8 * j));
+          const int64_t pos = (id * h_in + ih) * w_in + iw;
+          const float* xv = xn + pos * C + c0;
+          const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(pos)));
+          for (int j = 0; j < V; ++j) fold8<F, Idx>(r[j], ri[j], _mm256_loadu_ps(xv + 8 * j), pv);
         }
       }
     }
-    for (int j = 0; j < L / 8; ++j) _mm256_storeu_ps(yq + c0 + 8 * j, r[j]);
+    for (int j = 0; j < V; ++j) {
+      _mm256_storeu_ps(yq + c0 + 8 * j, r[j]);
+      if constexpr (Idx) store_positions8(iq + c0 + 8 * j, ri[j]);
+    }
     return;
   }
 #endif
@@ -1124,38 +1157,89 @@ inline void for_wide_lane_blocks(int64_t C, Fn&& f) {
   for_lane_blocks(C - c, [&](auto lanes, int64_t c0) { f(lanes, c + c0); });
 }
 
-// Large windows without indices (adaptive and global pooling) with C wider than one
-// register block. Folding window by window would stream each window's short pieces of
-// many input rows (and, block by block, the same window once per block of C); instead
-// one output row is done at once: its input rows are read in memory order and each
-// position is folded into the accumulators of the windows holding it (W.out × C values,
-// L1-resident), which are then finished into the output row.
-template <Fold F, typename T>
-void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, int64_t C, const Span& sd,
-                 const Span& sh, const std::vector<Span>& wspan, int64_t h_in, int64_t w_in, T pw,
-                 const T* div, T kvol, T inv_p) {
+// Large windows (adaptive and global pooling) with C wider than one register block.
+// Folding window by window would stream each window's short pieces of many input rows
+// (and, block by block, the same window once per block of C); instead one output row is
+// done at once: its input rows are read in memory order and each position is folded into
+// the accumulators of the windows holding it (W.out × C values, L1-resident), which are
+// then finished into the output row. With indices (max and min), each accumulator lane
+// also keeps the int32 position of its value, starting at the window's first element;
+// rows come in d, h order and positions in w order, ATen's scan order, so ties and NaN
+// resolve as in cl_block.
+template <Fold F, bool Idx, typename T>
+void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict yir, T* __restrict acc,
+                 int32_t* __restrict acc_i, int64_t C, const Span& sd, const Span& sh, const std::vector<Span>& wspan,
+                 int64_t h_in, int64_t w_in, T pw, const T* div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
   const int64_t w_out = static_cast<int64_t>(wspan.size());
   std::fill(acc, acc + w_out * C, fold_init<T>(Cf));
+  if (Idx) {
+    for (int64_t ow = 0; ow < w_out; ++ow) {
+      const auto first = static_cast<int32_t>((sd.start * h_in + sh.start) * w_in + wspan[ow].start);
+      std::fill(acc_i + ow * C, acc_i + (ow + 1) * C, first);
+    }
+  }
   const bool any_row = sd.start < sd.end && sh.start < sh.end;
   for (int64_t id = sd.start; id < sd.end; id += sd.step) {
     for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-      const T* row = xn + (id * h_in + ih) * w_in * C;
+      const int64_t row_pos = (id * h_in + ih) * w_in;
+      const T* row = xn + row_pos * C;
       for (int64_t ow = 0; ow < w_out; ++ow) {
         // A block of lanes stays in registers over the window's positions in this row:
         // folding into acc in memory instead made each position a load-add-store chain.
         const Span sw = wspan[ow];
-        for_wide_lane_blocks(C, [&](auto lanes, int64_t c0) {
+        auto block = [&](auto lanes, int64_t c0) {
           constexpr int L = decltype(lanes)::value;
-          T r[L];
           T* __restrict a = acc + ow * C + c0;
+          int32_t* __restrict ai = Idx ? acc_i + ow * C + c0 : nullptr;
+#if defined(__AVX2__) && !defined(__AVX512F__)
+          if constexpr ((F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
+            static_assert(L <= (Idx ? 32 : 64), "AVX2 has 16 vector registers");
+            constexpr int V = L / 8;
+            __m256 r[V];
+            __m256i ri[V];
+            for (int j = 0; j < V; ++j) {
+              r[j] = _mm256_loadu_ps(a + 8 * j);
+              ri[j] = Idx ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ai + 8 * j)) : _mm256_setzero_si256();
+            }
+            for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+              const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(row_pos + iw)));
+              const float* xv = row + iw * C + c0;
+              for (int j = 0; j < V; ++j) fold8<F, Idx>(r[j], ri[j], _mm256_loadu_ps(xv + 8 * j), pv);
+            }
+            for (int j = 0; j < V; ++j) {
+              _mm256_storeu_ps(a + 8 * j, r[j]);
+              if (Idx) _mm256_storeu_si256(reinterpret_cast<__m256i*>(ai + 8 * j), ri[j]);
+            }
+            return;
+          }
+#endif
+          T r[L];
+          int32_t rp[Idx ? L : 1];
           for (int l = 0; l < L; ++l) r[l] = a[l];
+          if (Idx) for (int l = 0; l < L; ++l) rp[l] = ai[l];
           for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
             const T* __restrict xv = row + iw * C + c0;
-            for (int l = 0; l < L; ++l) r[l] = combine<Cf>(r[l], transform<F>(xv[l], pw));
+            const auto pos = static_cast<int32_t>(row_pos + iw);
+            for (int l = 0; l < L; ++l) {
+              const T v = transform<F>(xv[l], pw);
+              if (Idx) {
+                const bool t = takes<F>(v, r[l]);
+                r[l] = t ? v : r[l];
+                rp[l] = t ? pos : rp[l];
+              } else {
+                r[l] = combine<Cf>(r[l], v);
+              }
+            }
           }
           for (int l = 0; l < L; ++l) a[l] = r[l];
-        });
+          if (Idx) for (int l = 0; l < L; ++l) ai[l] = rp[l];
+        };
+        if constexpr (Idx) {
+          for_lane_blocks(C, block);  // values and positions: 32 lanes fill AVX2's registers
+        } else {
+          for_wide_lane_blocks(C, block);
+        }
       }
     }
   }
@@ -1164,9 +1248,11 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, T* __restrict acc, in
     const T* __restrict a = acc + ow * C;
     if (!any_row || wspan[ow].start >= wspan[ow].end) {  // no element: ATen's 0 (average) or −inf
       for (int64_t j = 0; j < C; ++j) yq[j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
+      if (Idx) std::fill(yir + ow * C, yir + (ow + 1) * C, int64_t(-1));
       continue;
     }
     for (int64_t j = 0; j < C; ++j) yq[j] = finish_fused<F>(a[j], div[ow], kvol, inv_p);
+    if (Idx) std::copy(acc_i + ow * C, acc_i + (ow + 1) * C, yir + ow * C);
   }
 }
 
@@ -1193,7 +1279,7 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const int64_t row_work = C * W.out * extent(W) * extent(H) * extent(D);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_work));
   // Wide windows (see cl_row_wide): at least 64 positions per window, C over 32.
-  const bool row_wide = !Idx && C > 32 && extent(D) * extent(H) * extent(W) >= 64;
+  const bool row_wide = C > 32 && extent(D) * extent(H) * extent(W) >= 64;
   // The window a few positions ahead is prefetched when its rows are short pieces (longer
   // ones, as in adaptive pooling's, stream well on their own: prefetching each of their lines
   // cost a fifth of adaptive max 7×7's time), only for an input of 16 MB or more on one
@@ -1203,14 +1289,16 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   const bool prefetch = at::get_num_threads() == 1 && g.N * g.plane_in() * C * int64_t(sizeof(T)) >= (int64_t(16) << 20);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<T> wide_acc(row_wide ? W.out * C : 0), wide_div(row_wide ? W.out : 0);
+    std::vector<int32_t> wide_pos(row_wide && Idx ? W.out * C : 0);
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
       const Span sd = win.dim[0][at.od], sh = win.dim[1][at.oh];
       const T* xn = x + at.plane * g.plane_in() * C;
       if (row_wide) {
         for (int64_t ow = 0; ow < W.out; ++ow) wide_div[ow] = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        cl_row_wide<F>(xn, y + r * W.out * C, wide_acc.data(), C, sd, sh, wspan, H.in, W.in, pw, wide_div.data(),
-                       kvol, inv_p);
+        cl_row_wide<F, Idx>(xn, y + r * W.out * C, Idx ? yi + r * W.out * C : nullptr, wide_acc.data(),
+                            wide_pos.data(), C, sd, sh, wspan, H.in, W.in, pw, wide_div.data(),
+                            kvol, inv_p);
         continue;
       }
       for (int64_t ow = 0; ow < W.out; ++ow) {
