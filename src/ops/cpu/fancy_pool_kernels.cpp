@@ -500,7 +500,9 @@ void weighted_backward_tiled(const T* go, const T* xp, const T* lp, const T* yp,
       int64_t o0 = 0;  // outputs before o0 are done
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
       if constexpr (R == 2 && KW == 2 && std::is_same<T, float>::value) {
-        if (soft) o0 = soft_grad_2x2_avx2(xr[0], xr[1], gor, yp + row * w_out, gxp + x0, gxp + x0 + W.in, w_out);
+        if (soft && gxp != nullptr) {
+          o0 = soft_grad_2x2_avx2(xr[0], xr[1], gor, yp + row * w_out, gxp + x0, gxp + x0 + W.in, w_out);
+        }
       }
 #endif
       for (int64_t ow = o0; ow < w_out; ++ow) {

@@ -169,10 +169,6 @@ A rescan_extreme(const T* __restrict v, int64_t n, A p, A a, bool odd) {
   return a;
 }
 
-// Fold of a long contiguous span into one value, with 32 independent lanes so the
-// reduction runs at memory speed instead of at the latency of one add or max. Max and
-// min ignore NaN in the vector loop and add x·0 alongside, which turns NaN only when an
-// element is NaN or ±inf; in that rare case the span is rescanned for a NaN.
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 // reduce_span's lanes for float max and min in explicit vectors: (the lanes' extreme,
 // any NaN or ±inf). The portable loop zeroed its 64 lane values with a string store and
@@ -218,6 +214,10 @@ inline float extreme_lanes_avx2(const float* __restrict v, int64_t n, bool& odd)
 }
 #endif
 
+// Fold of a long contiguous span into one value, with 32 independent lanes so the
+// reduction runs at memory speed instead of at the latency of one add or max. Max and
+// min ignore NaN in the vector loop and add x·0 alongside, which turns NaN only when an
+// element is NaN or ±inf; in that rare case the span is rescanned for a NaN.
 template <Fold F, typename T, typename A>
 A reduce_span(const T* __restrict v, int64_t n, A p) {
   constexpr Fold C = combine_of(F);
