@@ -343,32 +343,66 @@ struct TileWindow {
   }
 };
 
-// SoftPool over 2×2 tiles of two input rows, 8 outputs (16 columns) per step; returns
-// how many outputs it wrote. The compiler's loop over TileWindow de-interleaves the
-// column pairs with lane-crossing permutes; here the pairs stay in place: the row pair's
-// maximum goes to both lanes of a pair by one in-lane swap, and the pair sums of S and P
-// are gathered by two in-lane shuffles and one 64-bit permute, after the division.
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+// SoftPool over 2×2 tiles, 8 outputs (16 columns of two input rows) per step, shared by
+// the forward and the backward so both see the same e and S. The compiler's loop over
+// TileWindow de-interleaved the column pairs with lane-crossing permutes; here the pairs
+// stay in place: the row pair's maximum reaches both lanes of a pair by one in-lane swap,
+// and pair sums come out of two in-lane shuffles in the order o0 o1 o4 o5 | o2 o3 o6 o7
+// (`pair_sums`), which one 64-bit permute (`in_order`) turns back into o0..o7.
+struct SoftTiles8 {
+  __m256 a[2], b[2], ea[2], eb[2];  // the two rows' 16 values and their e = exp(x − m)
+  SoftTiles8(const float* r0, const float* r1) {
+    for (int h = 0; h < 2; ++h) {
+      a[h] = _mm256_loadu_ps(r0 + 8 * h);
+      b[h] = _mm256_loadu_ps(r1 + 8 * h);
+      const __m256 c = _mm256_max_ps(a[h], b[h]);
+      const __m256 m = _mm256_max_ps(c, _mm256_permute_ps(c, 0xB1));  // each pair's max in both lanes
+      ea[h] = exp_nonpositive_avx2(_mm256_sub_ps(a[h], m));
+      eb[h] = exp_nonpositive_avx2(_mm256_sub_ps(b[h], m));
+    }
+  }
+  static __m256 pair_sums(__m256 v0, __m256 v1) {
+    return _mm256_add_ps(_mm256_shuffle_ps(v0, v1, 0x88), _mm256_shuffle_ps(v0, v1, 0xDD));
+  }
+  static __m256 in_order(__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+  __m256 S() const { return pair_sums(_mm256_add_ps(ea[0], eb[0]), _mm256_add_ps(ea[1], eb[1])); }
+  __m256 P() const {
+    return pair_sums(_mm256_fmadd_ps(eb[0], b[0], _mm256_mul_ps(ea[0], a[0])),
+                     _mm256_fmadd_ps(eb[1], b[1], _mm256_mul_ps(ea[1], a[1])));
+  }
+};
+
+// The forward's vector steps; returns how many outputs it wrote.
 inline int64_t soft_row_2x2_avx2(const float* __restrict r0, const float* __restrict r1, float* __restrict y,
                                  int64_t w_out) {
   int64_t ow = 0;
   for (; ow + 8 <= w_out; ow += 8) {
-    const float* a = r0 + 2 * ow;
-    const float* b = r1 + 2 * ow;
-    __m256 s[2], p[2];
+    const SoftTiles8 t(r0 + 2 * ow, r1 + 2 * ow);
+    // S ≥ 1 (the maximum's own term is e⁰); permuted back after the division.
+    _mm256_storeu_ps(y + ow, SoftTiles8::in_order(_mm256_div_ps(t.P(), t.S())));
+  }
+  return ow;
+}
+
+// The backward's vector steps: ∂x_i = e_i · go/S · (1 + x_i − y). go/S and 1 − y are
+// formed in the pair sums' order (the permute is its own inverse), from which one in-lane
+// unpack each spreads them over the lanes of their pairs. Returns how many outputs it did.
+inline int64_t soft_grad_2x2_avx2(const float* __restrict r0, const float* __restrict r1, const float* __restrict go,
+                                  const float* __restrict y, float* __restrict g0, float* __restrict g1,
+                                  int64_t w_out) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t ow = 0;
+  for (; ow + 8 <= w_out; ow += 8) {
+    const SoftTiles8 t(r0 + 2 * ow, r1 + 2 * ow);
+    const __m256 c = _mm256_div_ps(SoftTiles8::in_order(_mm256_loadu_ps(go + ow)), t.S());
+    const __m256 u = _mm256_sub_ps(one, SoftTiles8::in_order(_mm256_loadu_ps(y + ow)));
+    const __m256 cs[2] = {_mm256_unpacklo_ps(c, c), _mm256_unpackhi_ps(c, c)};
+    const __m256 us[2] = {_mm256_unpacklo_ps(u, u), _mm256_unpackhi_ps(u, u)};
     for (int h = 0; h < 2; ++h) {
-      const __m256 va = _mm256_loadu_ps(a + 8 * h), vb = _mm256_loadu_ps(b + 8 * h);
-      const __m256 c = _mm256_max_ps(va, vb);
-      const __m256 m = _mm256_max_ps(c, _mm256_permute_ps(c, 0xB1));  // each pair's max in both lanes
-      const __m256 ea = exp_nonpositive_avx2(_mm256_sub_ps(va, m)), eb = exp_nonpositive_avx2(_mm256_sub_ps(vb, m));
-      s[h] = _mm256_add_ps(ea, eb);
-      p[h] = _mm256_fmadd_ps(eb, vb, _mm256_mul_ps(ea, va));
+      _mm256_storeu_ps(g0 + 2 * ow + 8 * h, _mm256_mul_ps(_mm256_mul_ps(t.ea[h], cs[h]), _mm256_add_ps(t.a[h], us[h])));
+      _mm256_storeu_ps(g1 + 2 * ow + 8 * h, _mm256_mul_ps(_mm256_mul_ps(t.eb[h], cs[h]), _mm256_add_ps(t.b[h], us[h])));
     }
-    // Pair sums in the order o0 o1 o4 o5 | o2 o3 o6 o7, put back in order after dividing.
-    const __m256 S = _mm256_add_ps(_mm256_shuffle_ps(s[0], s[1], 0x88), _mm256_shuffle_ps(s[0], s[1], 0xDD));
-    const __m256 P = _mm256_add_ps(_mm256_shuffle_ps(p[0], p[1], 0x88), _mm256_shuffle_ps(p[0], p[1], 0xDD));
-    const __m256 q = _mm256_div_ps(P, S);  // S ≥ 1: the maximum's own term is e⁰
-    _mm256_storeu_ps(y + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(q), 0xD8)));
   }
   return ow;
 }
@@ -402,47 +436,6 @@ void weighted_forward_tiled(const T* xp, const T* lp, T* yp, const PoolGeometry&
     }
   });
 }
-
-#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
-// SoftPool's backward over 2×2 tiles, 8 outputs per step, in soft_row_2x2_avx2's layout
-// (the same e and S as its forward): ∂x_i = e_i · go/S · (1 + x_i − y). go/S and 1 − y
-// are formed in the pair sums' shuffled order o0 o1 o4 o5 | o2 o3 o6 o7, from which one
-// in-lane unpack each spreads them over the lanes of their pairs. Returns how many
-// outputs it did.
-inline int64_t soft_grad_2x2_avx2(const float* __restrict r0, const float* __restrict r1, const float* __restrict go,
-                                  const float* __restrict y, float* __restrict g0, float* __restrict g1,
-                                  int64_t w_out) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  int64_t ow = 0;
-  for (; ow + 8 <= w_out; ow += 8) {
-    __m256 va[2], vb[2], ea[2], eb[2], s[2];
-    for (int h = 0; h < 2; ++h) {
-      va[h] = _mm256_loadu_ps(r0 + 2 * ow + 8 * h);
-      vb[h] = _mm256_loadu_ps(r1 + 2 * ow + 8 * h);
-      const __m256 c = _mm256_max_ps(va[h], vb[h]);
-      const __m256 m = _mm256_max_ps(c, _mm256_permute_ps(c, 0xB1));
-      ea[h] = exp_nonpositive_avx2(_mm256_sub_ps(va[h], m));
-      eb[h] = exp_nonpositive_avx2(_mm256_sub_ps(vb[h], m));
-      s[h] = _mm256_add_ps(ea[h], eb[h]);
-    }
-    const __m256 S = _mm256_add_ps(_mm256_shuffle_ps(s[0], s[1], 0x88), _mm256_shuffle_ps(s[0], s[1], 0xDD));
-    const auto shuffled = [](const float* p) {  // o0..o7 → o0 o1 o4 o5 | o2 o3 o6 o7
-      return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(p)), 0xD8));
-    };
-    const __m256 c = _mm256_div_ps(shuffled(go + ow), S);
-    const __m256 u = _mm256_sub_ps(one, shuffled(y + ow));
-    const __m256 cs[2] = {_mm256_unpacklo_ps(c, c), _mm256_unpackhi_ps(c, c)};
-    const __m256 us[2] = {_mm256_unpacklo_ps(u, u), _mm256_unpackhi_ps(u, u)};
-    for (int h = 0; h < 2; ++h) {
-      const __m256 d0 = _mm256_mul_ps(_mm256_mul_ps(ea[h], cs[h]), _mm256_add_ps(va[h], us[h]));
-      const __m256 d1 = _mm256_mul_ps(_mm256_mul_ps(eb[h], cs[h]), _mm256_add_ps(vb[h], us[h]));
-      _mm256_storeu_ps(g0 + 2 * ow + 8 * h, d0);
-      _mm256_storeu_ps(g1 + 2 * ow + 8 * h, d1);
-    }
-  }
-  return ow;
-}
-#endif
 
 // Backward of one input row of tiled windows, given each window's maximum m and
 // c = go / S: e = exp(l − m), then ∂x = e·c and ∂l = e·c·(x − y) — or for SoftPool
