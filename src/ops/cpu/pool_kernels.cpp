@@ -1089,6 +1089,19 @@ void forward_channels_last(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   });
 }
 
+// One lane of a channels-last block: v folded into a; with indices (max and min) v and its
+// position replace (a, ai) when takes<F>. fold8 is the same step on 8 lanes.
+template <Fold F, bool Idx, typename T>
+inline void fold_lane(T& a, int32_t& ai, T v, int32_t pos) {
+  if (Idx) {
+    const bool t = takes<F>(v, a);
+    a = t ? v : a;
+    ai = t ? pos : ai;
+  } else {
+    a = combine<combine_of(F)>(a, v);
+  }
+}
+
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // One position's 8 lanes folded into (r, ri) for max or min: with indices, v replaces the
 // value and its position pv when takes<F> (strictly better, or NaN), else combine8.
@@ -1176,16 +1189,7 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
         const int64_t pos = (id * h_in + ih) * w_in + iw;
         const T* xv = xn + pos * C + c0;
         const auto pos32 = static_cast<int32_t>(pos);
-        for (int j = 0; j < L; ++j) {
-          const T v = transform<F>(xv[j], pw);
-          if (Idx) {
-            const bool t = takes<F>(v, a[j]);
-            a[j] = t ? v : a[j];
-            ai[j] = t ? pos32 : ai[j];
-          } else {
-            a[j] = combine<Cf>(a[j], v);
-          }
-        }
+        for (int j = 0; j < L; ++j) fold_lane<F, Idx>(a[j], ai[Idx ? j : 0], transform<F>(xv[j], pw), pos32);
       }
     }
   }
@@ -1280,16 +1284,7 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
           for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
             const T* __restrict xv = row + iw * C + c0;
             const auto pos = static_cast<int32_t>(row_pos + iw);
-            for (int l = 0; l < L; ++l) {
-              const T v = transform<F>(xv[l], pw);
-              if (Idx) {
-                const bool t = takes<F>(v, r[l]);
-                r[l] = t ? v : r[l];
-                rp[l] = t ? pos : rp[l];
-              } else {
-                r[l] = combine<Cf>(r[l], v);
-              }
-            }
+            for (int l = 0; l < L; ++l) fold_lane<F, Idx>(r[l], rp[Idx ? l : 0], transform<F>(xv[l], pw), pos);
           }
           for (int l = 0; l < L; ++l) a[l] = r[l];
           if (Idx) for (int l = 0; l < L; ++l) ai[l] = rp[l];
