@@ -295,23 +295,25 @@ def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
     _eq(yb.grad, ya.grad)
 
 
-@pytest.mark.parametrize("w", [17, 37, 112, 113])
-def test_3_tap_stride2_sums_match_aten(w):
-    """Average and Lp over 3-wide windows of stride 2 take 8 outputs at a time with AVX2
-    (shuffled taps); every padding, divisor rule and row length around the vector width
-    must still match ATen within float32's 1e-6."""
+@pytest.mark.parametrize("w", [17, 28, 37, 112, 113])
+def test_stride2_sums_match_aten(w):
+    """Average and Lp over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
+    AVX2 (shuffled taps, the last step of a row overlapping the one before); every
+    padding, divisor rule and row length around the vector width must still match ATen
+    within float32's 1e-6."""
     g = torch.Generator().manual_seed(w)
     x = torch.randn(2, 3, 9, w, generator=g)
-    for k, pad, ceil, inc, div in itertools.product((3, (2, 3)), (0, 1), (False, True), (True, False), (None, 5)):
+    for k, pad, ceil, inc, div in itertools.product((3, (2, 3), 2, (3, 2)), (0, 1), (False, True), (True, False),
+                                                    (None, 5)):
         ours = fancy.avg_pool2d(x, k, 2, pad, ceil, inc, div)
         theirs = F.avg_pool2d(x, k, 2, pad, ceil, inc, div)
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
-    for p, ceil in itertools.product((1.0, 2.0), (False, True)):  # fancy's Lp takes |x| (ATen's p = 1 would not)
-        torch.testing.assert_close(fancy.lp_pool2d(x, p, 3, 2, ceil), F.lp_pool2d(x.abs(), p, 3, 2, ceil_mode=ceil),
+    for p, k, ceil in itertools.product((1.0, 2.0), (3, 2), (False, True)):  # fancy's Lp takes |x| (ATen's p = 1 would not)
+        torch.testing.assert_close(fancy.lp_pool2d(x, p, k, 2, ceil), F.lp_pool2d(x.abs(), p, k, 2, ceil_mode=ceil),
                                    rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4)])
+@pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4), (28, 28), (9, 30)])
 def test_3x3_stride2_pad1_planes_bit_identical(h, w):
     """Max and min 3x3/2 pad 1 without indices on even widths take a plane-at-a-time path
     (rows folded first); values, NaN and the sign of zero must equal ATen's scan."""
@@ -327,6 +329,28 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
             xt = x.to(dt)
             for ours, theirs in ((fancy.max_pool2d(xt, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1)),
                                  (fancy.min_pool2d(xt, 3, 2, 1), -F.max_pool2d(-xt, 3, 2, 1))):
+                assert torch.equal(ours.isnan(), theirs.isnan())
+                a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
+                assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+
+
+@pytest.mark.parametrize("w", [16, 21, 28, 37, 56])
+def test_2x2_stride2_extremes_bit_identical(w):
+    """Max and min over 2-wide windows of stride 2 take 8 outputs at a time with AVX2, the
+    last step of a row overlapping the one before it (14 outputs: steps at 0 and 6);
+    values, NaN and the sign of zero must equal ATen's scan, padded or not."""
+    g = torch.Generator().manual_seed(w)
+    for trial in range(6):
+        x = torch.randn(2, 3, 7, w, generator=g)
+        if trial % 2:
+            x = torch.randint(-2, 3, x.shape, generator=g).float()  # ties
+            x[x == 0] = torch.where(torch.rand(int((x == 0).sum()), generator=g) < 0.5, -0.0, 0.0)
+        if trial % 3 == 2:
+            x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
+            x[torch.rand(x.shape, generator=g) < 0.05] = float("-inf")
+        for k, pad, ceil in ((2, 0, False), (2, 1, False), ((1, 2), 0, True), ((3, 2), 1, True)):
+            for ours, theirs in ((fancy.max_pool2d(x, k, 2, pad, ceil_mode=ceil), F.max_pool2d(x, k, 2, pad, ceil_mode=ceil)),
+                                 (fancy.min_pool2d(x, k, 2, pad, ceil_mode=ceil), -F.max_pool2d(-x, k, 2, pad, ceil_mode=ceil))):
                 assert torch.equal(ours.isnan(), theirs.isnan())
                 a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())

@@ -52,10 +52,16 @@ inline Span window(const WindowDim& w, int64_t o, bool adaptive) {
 // 64-bit divisions each, which cost more than a small window's work when done per output.
 struct WindowSpans {
   std::array<std::vector<Span>, 3> dim;
+  std::array<std::vector<int64_t>, 3> taps;  // how many positions each span holds
   explicit WindowSpans(const PoolGeometry& g) {
     for (int d = 0; d < 3; ++d) {
       dim[d].resize(g.dim[d].out);
-      for (int64_t o = 0; o < g.dim[d].out; ++o) dim[d][o] = window(g.dim[d], o, g.adaptive);
+      taps[d].resize(g.dim[d].out);
+      for (int64_t o = 0; o < g.dim[d].out; ++o) {
+        const Span sp = window(g.dim[d], o, g.adaptive);
+        dim[d][o] = sp;
+        taps[d][o] = sp.end > sp.start ? (sp.end - sp.start + sp.step - 1) / sp.step : 0;
+      }
     }
   }
 };
@@ -576,34 +582,77 @@ inline void taps3_stride2(const float* p, __m256& t0, __m256& t1, __m256& t2) {
 }
 inline __m256 unshuffle8(__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
 
-// direct_interior's sums (average, L1, L2) over R × 3 windows of stride 2 in float, 8
-// outputs at a time in the same scan order and operations; returns the first output
-// left to the caller's loop.
-template <Fold F, int R>
-int64_t sum3x_stride2_avx2(const float* const (&rp)[R], float* __restrict y, int64_t lo, int64_t hi, int64_t pad,
-                           float div, float kvol) {
+// combine<F> on 8 lanes (F: Max or Min): v replaces a when strictly better or NaN.
+// max_ps(v, a) returns a on ties (signed zeros included) and when either is NaN, so
+// only a NaN v needs the blend.
+template <Fold F>
+inline __m256 combine8(__m256 a, __m256 v) {
+  const __m256 m = F == Fold::Max ? _mm256_max_ps(v, a) : _mm256_min_ps(v, a);
+  return _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+// Runs step(o) over [lo, hi) 8 outputs at a time and returns the first output left to the
+// caller's scalar loop. The last 1–7 outputs of a range of 8 or more get one more step
+// ending at hi, which rewrites a few outputs with the same values (an output does not
+// depend on which step computes it): on 14- and 56-output rows the scalar loop there
+// had cost as much as all the vector steps.
+template <class Step>
+int64_t steps8(int64_t lo, int64_t hi, Step step) {
+  int64_t o = lo;
+  for (; o + 8 <= hi; o += 8) step(o);
+  if (o < hi && hi - lo >= 8) {
+    step(hi - 8);
+    o = hi;
+  }
+  return o;
+}
+
+// The K taps (K = 2 or 3) of 8 stride-2 windows starting at p[0], p[2], ..., p[14], in
+// taps3_stride2's lane order.
+template <int K>
+inline void taps_stride2(const float* p, __m256 (&t)[K]) {
+  static_assert(K == 2 || K == 3, "2 or 3 taps");
+  if constexpr (K == 3) {
+    taps3_stride2(p, t[0], t[1], t[2]);
+  } else {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    t[0] = _mm256_shuffle_ps(a, b, 0x88);
+    t[1] = _mm256_shuffle_ps(a, b, 0xDD);
+  }
+}
+
+// direct_interior over R × K windows of stride 2 in float (K = 2 or 3), 8 outputs at a
+// time, in the same scan order and operations: sums (average, L1, L2) or extremes (max,
+// min without indices). Returns the first output left to the caller's loop.
+template <Fold F, int K, int R>
+int64_t stride2_avx2(const float* const (&rp)[R], float* __restrict y, int64_t lo, int64_t hi, int64_t pad,
+                     float div, float kvol) {
+  constexpr bool sum = F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs;
+  static_assert(sum || F == Fold::Max || F == Fold::Min, "a sum or an extreme");
   auto term = [](__m256 v) {
     if (F == Fold::SumSq) return _mm256_mul_ps(v, v);
     if (F == Fold::SumAbs) return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
     return v;
   };
   const __m256 vdiv = _mm256_set1_ps(div), vk = _mm256_set1_ps(kvol);
-  int64_t o = lo;
-  for (; o + 8 <= hi; o += 8) {
+  return steps8(lo, hi, [&](int64_t o) {
     __m256 a = _mm256_setzero_ps();
     for (int r = 0; r < R; ++r) {
-      __m256 t0, t1, t2;
-      taps3_stride2(rp[r] + 2 * o - pad, t0, t1, t2);
-      a = r == 0 ? term(t0) : _mm256_add_ps(a, term(t0));
-      a = _mm256_add_ps(a, term(t1));
-      a = _mm256_add_ps(a, term(t2));
+      __m256 t[K];
+      taps_stride2<K>(rp[r] + 2 * o - pad, t);
+      for (int k = 0; k < K; ++k) {
+        const __m256 v = term(t[k]);
+        if (r == 0 && k == 0) a = v;
+        else a = sum ? _mm256_add_ps(a, v) : combine8<F>(a, v);
+      }
     }
-    a = _mm256_div_ps(a, vdiv);
-    if (F == Fold::SumAbs) a = _mm256_mul_ps(a, vk);
-    if (F == Fold::SumSq) a = _mm256_sqrt_ps(_mm256_mul_ps(a, vk));
+    if constexpr (sum) {
+      a = _mm256_div_ps(a, vdiv);
+      if (F == Fold::SumAbs) a = _mm256_mul_ps(a, vk);
+      if (F == Fold::SumSq) a = _mm256_sqrt_ps(_mm256_mul_ps(a, vk));
+    }
     _mm256_storeu_ps(y + o, unshuffle8(a));
-  }
-  return o;
+  });
 }
 #endif
 
@@ -624,9 +673,14 @@ void direct_interior(const T* const* rows, const int64_t* row_base, T* __restric
   }
   int64_t o = lo;
 #if defined(__AVX2__)
-  if constexpr (std::is_same<T, float>::value && !Idx && S == 2 && K == 3 &&
-                (F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs)) {
-    o = sum3x_stride2_avx2<F, R>(rp, y, lo, hi, pad, div, kvol);
+  constexpr bool sum = F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs;
+#if defined(__AVX512F__)
+  constexpr bool vector = sum && K == 3;  // the other cases were measured on AVX2 only
+#else
+  constexpr bool vector = sum || F == Fold::Max || F == Fold::Min;
+#endif
+  if constexpr (std::is_same<T, float>::value && !Idx && S == 2 && (K == 2 || K == 3) && vector) {
+    o = stride2_avx2<F, K, R>(rp, y, lo, hi, pad, div, kvol);
   }
 #endif
   for (; o < hi; ++o) {
@@ -698,16 +752,6 @@ struct RowCounter {
 // and each row's first output, whose window is clipped to 2 columns, is redone. Then
 // each output row combines its 2–3 folded rows. Row first, then column: the extreme
 // ATen's scan picks (ties keep the earlier row, then column; NaN propagates).
-#if defined(__AVX2__)
-// combine<F> on 8 lanes (F: Max or Min): v replaces a when strictly better or NaN.
-// max_ps(v, a) returns a on ties (signed zeros included) and when either is NaN, so
-// only a NaN v needs the blend.
-template <Fold F>
-inline __m256 combine8(__m256 a, __m256 v) {
-  const __m256 m = F == Fold::Max ? _mm256_max_ps(v, a) : _mm256_min_ps(v, a);
-  return _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-}
-#endif
 
 // h[o] for o in [lo, hi).
 template <Fold F, typename A>
@@ -745,7 +789,17 @@ void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n, const
 
 template <Fold F, typename A>
 void combine_rows(const A* __restrict a, const A* __restrict b, A* __restrict out, int64_t n) {
-  for (int64_t o = 0; o < n; ++o) out[o] = combine<F>(a[o], b[o]);
+  int64_t o = 0;
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  // Explicit, so that short rows (14 outputs) have no scalar tail: its compares branch,
+  // and on real data they mispredict.
+  if constexpr (std::is_same<A, float>::value) {
+    o = steps8(0, n, [&](int64_t i) {
+      _mm256_storeu_ps(out + i, combine8<F>(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    });
+  }
+#endif
+  for (; o < n; ++o) out[o] = combine<F>(a[o], b[o]);
 }
 
 template <Fold F, typename T>
@@ -835,6 +889,27 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const bool columns = Idx && (g.adaptive || W.k > 3);
   // The branch-free pick packs (row ordinal, column) into 32 bits.
   const bool by_key = W.in < 65536 && D.k * H.k < 65536 && (g.adaptive ? D.in * H.in : D.k * H.k) < 65536;
+  // The input rows (offsets in the plane) of each (od, oh)'s window when it has at most 4,
+  // computed once: on short rows (28 wide) walking the spans per output row had cost
+  // three times the row's own work.
+  struct RowPlan {
+    int64_t n;  // input rows in the window
+    int64_t base[4];
+  };
+  static_assert(kPrefetchMaxWindowRows <= 4, "the prefetch reads RowPlan::base");
+  std::vector<RowPlan> plans(D.out * H.out);
+  for (int64_t od = 0; od < D.out; ++od) {
+    for (int64_t oh = 0; oh < H.out; ++oh) {
+      const Span sd = win.dim[0][od], sh = win.dim[1][oh];
+      RowPlan& plan = plans[od * H.out + oh];
+      plan.n = win.taps[0][od] * win.taps[1][oh];
+      if (plan.n > 4) continue;
+      int n = 0;
+      for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+        for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) plan.base[n++] = (id * H.in + ih) * W.in;
+      }
+    }
+  }
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<A> acc(W.out);
     // Row-sized scratch, left uninitialised: a long row (global pooling of a flattened
@@ -852,30 +927,25 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       const int64_t oh = at.oh, od = at.od, plane = at.plane;
       const T* xp = x + plane * g.plane_in();
       const Span sd = win.dim[0][od], sh = win.dim[1][oh];
-      const int64_t nrows = (sd.end > sd.start ? (sd.end - sd.start + sd.step - 1) / sd.step : 0) *
-                            (sh.end > sh.start ? (sh.end - sh.start + sh.step - 1) / sh.step : 0);
+      const RowPlan& plan = plans[od * H.out + oh];
+      const int64_t nrows = plan.n;
       // Ask for the input rows of a later output row now: short rows leave the hardware
       // prefetcher too little time to hide memory latency.
-      if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow && nrows <= kPrefetchMaxWindowRows) {
-        const Span sd2 = win.dim[0][ahead.od], sh2 = win.dim[1][ahead.oh];
+      const RowPlan& later = plans[ahead.od * H.out + ahead.oh];
+      if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow && later.n <= kPrefetchMaxWindowRows) {
         const T* xp2 = x + ahead.plane * g.plane_in();
-        for (int64_t id = sd2.start; id < sd2.end; id += sd2.step) {
-          for (int64_t ih = sh2.start; ih < sh2.end; ih += sh2.step) {
-            const char* q = reinterpret_cast<const char*>(xp2 + (id * H.in + ih) * W.in);
-            const char* q_end = q + W.in * sizeof(T);
-            for (; q < q_end; q += 64) __builtin_prefetch(q);
-          }
+        for (int64_t j = 0; j < later.n; ++j) {
+          const char* q = reinterpret_cast<const char*>(xp2 + later.base[j]);
+          const char* q_end = q + W.in * sizeof(T);
+          for (; q < q_end; q += 64) __builtin_prefetch(q);
         }
       }
       if (!std::is_same<T, c10::BFloat16>::value && !g.adaptive && W.d == 1 && nrows >= 1 && nrows <= 4) {
         // The direct path: interior outputs in one fused pass, the border ones clipped.
-        int n = 0;
-        for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-          for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-            row_base[n] = (id * H.in + ih) * W.in;
-            row_ptr[n] = xp + row_base[n];
-            ++n;
-          }
+        const int n = int(nrows);
+        for (int j = 0; j < n; ++j) {
+          row_base[j] = plan.base[j];
+          row_ptr[j] = xp + plan.base[j];
         }
         T* yr = y + r * W.out;
         int64_t* ir = Idx ? yi + r * W.out : nullptr;
