@@ -335,10 +335,11 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
 
 
 @pytest.mark.parametrize("w", [16, 21, 28, 37, 56])
-def test_2x2_stride2_extremes_bit_identical(w):
-    """Max and min over 2-wide windows of stride 2 take 8 outputs at a time with AVX2, the
-    last step of a row overlapping the one before it (14 outputs: steps at 0 and 6);
-    values, NaN and the sign of zero must equal ATen's scan, padded or not."""
+def test_stride2_extremes_bit_identical(w):
+    """Max and min over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
+    AVX2 (with indices: int32 positions beside the values), the last step of a row
+    overlapping the one before it (14 outputs: steps at 0 and 6); values, indices, NaN and
+    the sign of zero must equal ATen's scan, padded or not."""
     g = torch.Generator().manual_seed(w)
     for trial in range(6):
         x = torch.randn(2, 3, 7, w, generator=g)
@@ -348,12 +349,39 @@ def test_2x2_stride2_extremes_bit_identical(w):
         if trial % 3 == 2:
             x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
             x[torch.rand(x.shape, generator=g) < 0.05] = float("-inf")
-        for k, pad, ceil in ((2, 0, False), (2, 1, False), ((1, 2), 0, True), ((3, 2), 1, True)):
-            for ours, theirs in ((fancy.max_pool2d(x, k, 2, pad, ceil_mode=ceil), F.max_pool2d(x, k, 2, pad, ceil_mode=ceil)),
-                                 (fancy.min_pool2d(x, k, 2, pad, ceil_mode=ceil), -F.max_pool2d(-x, k, 2, pad, ceil_mode=ceil))):
+        for k, pad, ceil in ((2, 0, False), (2, 1, False), ((1, 2), 0, True), ((3, 2), 1, True), (3, 1, False),
+                             ((2, 3), 0, True)):
+            ref_max, ref_imax = F.max_pool2d(x, k, 2, pad, ceil_mode=ceil, return_indices=True)
+            ref_min, ref_imin = F.max_pool2d(-x, k, 2, pad, ceil_mode=ceil, return_indices=True)
+            for ours, theirs in ((fancy.max_pool2d(x, k, 2, pad, ceil_mode=ceil), ref_max),
+                                 (fancy.min_pool2d(x, k, 2, pad, ceil_mode=ceil), -ref_min)):
                 assert torch.equal(ours.isnan(), theirs.isnan())
                 a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+            for (ours, idx), theirs, ref_idx in ((fancy.max_pool2d(x, k, 2, pad, ceil_mode=ceil, return_indices=True),
+                                                  ref_max, ref_imax),
+                                                 (fancy.min_pool2d(x, k, 2, pad, ceil_mode=ceil, return_indices=True),
+                                                  -ref_min, ref_imin)):
+                assert torch.equal(idx, ref_idx)
+                a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
+                assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+
+
+@pytest.mark.parametrize("k", [(2, 3), (3, 3), (2, 5), (3, 4)])
+def test_nan_in_a_windows_first_row_propagates(k):
+    """Max and min without indices over windows of several rows fold the rows first with a
+    NaN-blind vector max and a probe that says when to redo the fold exactly; a NaN in a
+    window's first row must reach the output too (it was dropped when the first row was
+    copied past the probe)."""
+    for w in (5, 9, 28):
+        for col in (0, w // 2, w - 1):
+            x = torch.randn(1, 2, 6, w)
+            x[0, 1, 2, col] = float("nan")
+            for s in (1, 2):
+                theirs = F.max_pool2d(x, k, s)
+                for ours in (fancy.max_pool2d(x, k, s), -fancy.min_pool2d(-x, k, s)):
+                    assert torch.equal(ours.isnan(), theirs.isnan())
+                    assert torch.equal(torch.nan_to_num(ours), torch.nan_to_num(theirs))
 
 
 @pytest.mark.parametrize("k,s,p,d", [(4, 4, 0, 1), (3, 1, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (5, 3, 2, 1),

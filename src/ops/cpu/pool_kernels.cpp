@@ -591,6 +591,26 @@ inline __m256 combine8(__m256 a, __m256 v) {
   return _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 }
 
+// One position's 8 lanes folded into (r, ri) for max or min: with indices, v replaces the
+// value and its position pv when takes<F> (strictly better, or NaN), else combine8.
+template <Fold F, bool Idx>
+inline void fold8(__m256& r, __m256i& ri, __m256 v, __m256 pv) {
+  if constexpr (Idx) {
+    const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ),
+                                  _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_ps(r, v, t);
+    ri = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ri), pv, t));
+  } else {
+    r = combine8<F>(r, v);
+  }
+}
+
+// 8 int32 positions stored as int64.
+inline void store_positions8(int64_t* out, __m256i ri) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ri)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ri, 1)));
+}
+
 // Runs step(o) over [lo, hi) 8 outputs at a time and returns the first output left to the
 // caller's scalar loop. The last 1–7 outputs of a range of 8 or more get one more step
 // ending at hi, which rewrites a few outputs with the same values (an output does not
@@ -654,6 +674,34 @@ int64_t stride2_avx2(const float* const (&rp)[R], float* __restrict y, int64_t l
     _mm256_storeu_ps(y + o, unshuffle8(a));
   });
 }
+// stride2_avx2 for max and min with indices: each value lane has its int32 position
+// beside it (fold8), widened to int64 when stored. rel[r][k] + 2·o is the position of
+// tap (r, k) of output o; the caller checks that positions fit int32.
+template <Fold F, int K, int R>
+int64_t stride2_indices_avx2(const float* const (&rp)[R], const int64_t (&rel)[R][K], float* __restrict y,
+                             int64_t* __restrict yi, int64_t lo, int64_t hi, int64_t pad) {
+  // 2i for the windows i that taps_stride2 leaves in each lane: 0 1 4 5 | 2 3 6 7.
+  const __m256i lane = _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14);
+  return steps8(lo, hi, [&](int64_t o) {
+    __m256 a = _mm256_setzero_ps();
+    __m256i ai = _mm256_setzero_si256();
+    for (int r = 0; r < R; ++r) {
+      __m256 t[K];
+      taps_stride2<K>(rp[r] + 2 * o - pad, t);
+      for (int k = 0; k < K; ++k) {
+        const __m256i pos = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(rel[r][k] + 2 * o)), lane);
+        if (r == 0 && k == 0) {
+          a = t[k];
+          ai = pos;
+        } else {
+          fold8<F, true>(a, ai, t[k], _mm256_castsi256_ps(pos));
+        }
+      }
+    }
+    _mm256_storeu_ps(y + o, unshuffle8(a));
+    store_positions8(yi + o, _mm256_castps_si256(unshuffle8(_mm256_castsi256_ps(ai))));
+  });
+}
 #endif
 
 // Interior outputs [lo, hi) of one output row, window = R input rows × K columns (stride
@@ -682,6 +730,14 @@ void direct_interior(const T* const* rows, const int64_t* row_base, T* __restric
   if constexpr (std::is_same<T, float>::value && !Idx && S == 2 && (K == 2 || K == 3) && vector) {
     o = stride2_avx2<F, K, R>(rp, y, lo, hi, pad, div, kvol);
   }
+#if !defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value && Idx && S == 2 && (K == 2 || K == 3) &&
+                (F == Fold::Max || F == Fold::Min)) {
+    int64_t last = 0;  // the largest position a vector step reads
+    for (int r = 0; r < R; ++r) last = std::max(last, rel[r][K - 1] + 2 * hi);
+    if (last < int64_t(std::numeric_limits<int32_t>::max())) o = stride2_indices_avx2<F, K, R>(rp, rel, y, yi, lo, hi, pad);
+  }
+#endif
 #endif
   for (; o < hi; ++o) {
     const int64_t at = o * S - pad;
@@ -1031,10 +1087,13 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           for (int64_t id = sd.start; id < sd.end; id += sd.step) {
             for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
               const T* row = xp + (id * H.in + ih) * W.in;
-              if (first) {
-                for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
-              } else if (F == Fold::Max || F == Fold::Min) {
+              if (F == Fold::Max || F == Fold::Min) {
+                // The first row goes through the probe too: copied as is, a NaN of it
+                // would be dropped by the NaN-blind fold of the next row, unseen.
+                if (first) std::fill(t, t + W.in, fold_init<A>(F));
                 probe = fold_row_extreme_probed<F>(row, t, W.in, probe);
+              } else if (first) {
+                for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
               } else {
                 constexpr Fold C = combine_of(F);
                 for (int64_t i = 0; i < W.in; ++i) t[i] = combine<C>(t[i], transform<F>(static_cast<A>(row[i]), pw));
@@ -1172,27 +1231,6 @@ inline void fold_lane(T& a, int32_t& ai, T v, int32_t pos) {
   }
 }
 
-#if defined(__AVX2__) && !defined(__AVX512F__)
-// One position's 8 lanes folded into (r, ri) for max or min: with indices, v replaces the
-// value and its position pv when takes<F> (strictly better, or NaN), else combine8.
-template <Fold F, bool Idx>
-inline void fold8(__m256& r, __m256i& ri, __m256 v, __m256 pv) {
-  if constexpr (Idx) {
-    const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ),
-                                  _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    r = _mm256_blendv_ps(r, v, t);
-    ri = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ri), pv, t));
-  } else {
-    r = combine8<F>(r, v);
-  }
-}
-
-// 8 int32 positions stored as int64.
-inline void store_positions8(int64_t* out, __m256i ri) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ri)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ri, 1)));
-}
-#endif
 
 // One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
 // registers and written once. Positions are
