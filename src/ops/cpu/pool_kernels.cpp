@@ -1250,7 +1250,6 @@ inline void fold_lane(T& a, int32_t& ai, T v, int32_t pos) {
   }
 }
 
-
 // One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
 // registers and written once. Positions are
 // kept as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
