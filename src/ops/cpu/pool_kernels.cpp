@@ -52,19 +52,18 @@ inline Span window(const WindowDim& w, int64_t o, bool adaptive) {
 // 64-bit divisions each, which cost more than a small window's work when done per output.
 struct WindowSpans {
   std::array<std::vector<Span>, 3> dim;
-  std::array<std::vector<int64_t>, 3> taps;  // how many positions each span holds
   explicit WindowSpans(const PoolGeometry& g) {
     for (int d = 0; d < 3; ++d) {
       dim[d].resize(g.dim[d].out);
-      taps[d].resize(g.dim[d].out);
-      for (int64_t o = 0; o < g.dim[d].out; ++o) {
-        const Span sp = window(g.dim[d], o, g.adaptive);
-        dim[d][o] = sp;
-        taps[d][o] = sp.end > sp.start ? (sp.end - sp.start + sp.step - 1) / sp.step : 0;
-      }
+      for (int64_t o = 0; o < g.dim[d].out; ++o) dim[d][o] = window(g.dim[d], o, g.adaptive);
     }
   }
 };
+
+// How many positions a span holds.
+inline int64_t span_count(const Span& sp) {
+  return sp.end > sp.start ? (sp.end - sp.start + sp.step - 1) / sp.step : 0;
+}
 
 // Average-pooling divisor along one dim (ATen's rule: with count_include_pad the window
 // is clipped to the padded input, otherwise to the input).
@@ -977,7 +976,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
     for (int64_t oh = 0; oh < H.out; ++oh) {
       const Span sd = win.dim[0][od], sh = win.dim[1][oh];
       RowPlan& plan = plans[od * H.out + oh];
-      plan.n = win.taps[0][od] * win.taps[1][oh];
+      plan.n = span_count(sd) * span_count(sh);
       if (plan.n > 4) continue;
       int n = 0;
       for (int64_t id = sd.start; id < sd.end; id += sd.step) {
