@@ -229,6 +229,24 @@ def test_global_pool(i):
     _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
 
 
+def test_whole_span_sums_every_length():
+    """Global and 1-wide adaptive sums fold a span in 32 lanes with a masked remainder
+    (AVX2: sum_lanes_avx2): every length around the lane counts, and a value that only the
+    remainder reads (the last one) must count."""
+    g = torch.Generator().manual_seed(5)
+    for n in list(range(1, 72)) + [784, 1000]:
+        x = torch.randn(2, 3, n, generator=g)
+        x64 = x.double()
+        torch.testing.assert_close(fancy.global_avg_pool(x).double(), x64.mean(2), rtol=1e-6, atol=1e-6)
+        for p in (1.0, 2.0):
+            torch.testing.assert_close(fancy.lp_pool1d(x, p, n).double(), x64.abs().pow(p).sum(2, keepdim=True).pow(1 / p),
+                                       rtol=1e-6, atol=1e-6)
+        x[0, 0, -1] = float("inf")
+        x[0, 1, -1] = float("nan")
+        y = fancy.global_avg_pool(x)
+        assert y[0, 0] == float("inf") and y[0, 1].isnan() and y[1].isfinite().all(), n
+
+
 @pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5)),
                                         (105, (19, 16), (4, 3))])
 def test_channels_last_wide_windows(c, size, out):
