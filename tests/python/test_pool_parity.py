@@ -51,6 +51,15 @@ def _random_input(rng, nd, k, d, pad, dtype=torch.float32, specials=True):
         for v in (math.nan, math.inf, -math.inf):
             if rng.random() < 0.5:
                 flat[rng.randrange(flat.numel())] = v
+    if specials and rng.random() < 0.3:
+        # At a row's first or last column, or a plane's first element: where clipped edge
+        # windows and a window's first row are handled apart (a NaN there was once lost).
+        v = rng.choice([math.nan, math.inf, -math.inf, -0.0])
+        at = [rng.randrange(size) for size in x.shape]
+        at[-1] = rng.choice([0, x.shape[-1] - 1])
+        if rng.random() < 0.5:
+            at[2:] = [0] * nd
+        x[tuple(at)] = v
     if nd >= 2 and rng.random() < 0.4:
         x = x.contiguous(memory_format=torch.channels_last if nd == 2 else torch.channels_last_3d)
     elif rng.random() < 0.1:
