@@ -451,7 +451,12 @@ void fold_input_row_adaptive(const T* row, A* acc, const std::vector<Span>& span
     if (n >= 64) {
       acc[o] = combine<C>(acc[o], reduce_span<F>(row + sp.start, n, p));
     } else {
-      for (int64_t i = sp.start; i < sp.end; ++i) acc[o] = combine<C>(acc[o], transform<F>(static_cast<A>(row[i]), p));
+      // In a local: acc may alias row (both float), so acc[o] itself would be stored and
+      // reloaded per element, a chain that had made this loop a fifth of adaptive average
+      // 7×7 pooling on 28×28 maps.
+      A a = acc[o];
+      for (int64_t i = sp.start; i < sp.end; ++i) a = combine<C>(a, transform<F>(static_cast<A>(row[i]), p));
+      acc[o] = a;
     }
   }
 }
