@@ -256,6 +256,31 @@ def test_whole_span_sums_every_length():
         assert y[0, 0] == float("inf") and y[0, 1].isnan() and y[1].isfinite().all(), n
 
 
+@pytest.mark.parametrize("c", [8, 16, 32, 40, 72])
+def test_channels_last_long_window_extremes(c):
+    """Channels-last max and min without indices over 32 or more positions fold NaN-blind
+    with an x·0 probe, and fold again exactly when the probe sees NaN or ±inf
+    (cl_extremes_probed). Both ways must give ATen's max pooling bit for bit: the first
+    of tied signed zeros, NaN, ±inf."""
+    g = torch.Generator().manual_seed(c)
+    for special in (None, math.nan, math.inf, -math.inf):
+        x = torch.randn(2, c, 9, 7, generator=g).round(decimals=1)
+        x[0, 1] = -x[0, 1].abs()
+        x[0, 1, 2, 3], x[0, 1, 4, 0] = -0.0, 0.0  # the max of this plane: −0 first, then +0
+        x[1, 2] = x[1, 2].abs()
+        x[1, 2, 1, 1], x[1, 2, 5, 5] = 0.0, -0.0  # its min: +0 first
+        if special is not None:
+            x[1, c - 1, 3, 4] = special
+        x = x.contiguous(memory_format=torch.channels_last)
+        theirs = F.max_pool2d(x, (9, 7))
+        for ours in (fancy.max_pool2d(x, (9, 7)), fancy.global_max_pool(x, True)):
+            _eq(ours, theirs)
+            assert torch.equal(ours.signbit() & ~ours.isnan(), theirs.signbit() & ~theirs.isnan())
+        ours, theirs = fancy.min_pool2d(x, (9, 7)), -F.max_pool2d(-x, (9, 7))
+        _eq(ours, theirs)
+        assert torch.equal(ours.signbit() & ~ours.isnan(), theirs.signbit() & ~theirs.isnan())
+
+
 @pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5)),
                                         (105, (19, 16), (4, 3))])
 def test_channels_last_wide_windows(c, size, out):

@@ -560,8 +560,9 @@ inline A lp_finish(A sum_over_div_times_k, double norm_type) {
 
 // Lp's mean of |x|^p times the kernel volume, ATen's sum / div · K. Where the divisor is
 // the volume (every window inside the padded input) that is the sum itself, up to the
-// rounding of the divide and the multiply: skipping them took a tenth off L2 3×3/2
-// pooling, whose divide and square root share one unit.
+// rounding of the divide and the multiply. Skipping them leaves L2 pooling its square
+// root alone on the unit the three share (L2 3×3/2 on 112×112 maps: from 1.17× to
+// 1.14–1.15× the time of average pooling over the same taps).
 template <typename A>
 inline A lp_scaled_sum(A sum, A div, A kvol) {
   return div == kvol ? sum : sum / div * kvol;
