@@ -827,6 +827,8 @@ struct DirectCall {
   acc_t<T> p, kvol, inv_p;
   const int64_t* col_div;  // DivisorTable::cols()
   int64_t div_override;    // DivisorTable::override_divisor()
+  // DivisorTable's divisor of output o in a row of factor row_div (no window is empty).
+  int64_t divisor(int64_t row_div, int64_t o) const { return div_override > 0 ? div_override : row_div * col_div[o]; }
 };
 
 // Outputs [o0, o1) of a row whose windows the row's ends clip (none is empty): ATen's scan
@@ -859,8 +861,7 @@ __attribute__((always_inline)) inline void direct_edges(const DirectCall<T>& c, 
         }
       }
     }
-    const int64_t div = c.div_override > 0 ? c.div_override : row_div * c.col_div[o];
-    y[o] = static_cast<T>(finish_fused<F>(a, A(div), c.kvol, c.inv_p));
+    y[o] = static_cast<T>(finish_fused<F>(a, A(c.divisor(row_div, o)), c.kvol, c.inv_p));
     if (Idx) yi[o] = ai;
   }
 }
@@ -872,8 +873,8 @@ void direct_row(const DirectCall<T>& c, const T* const* rows, const int64_t* row
                 int64_t row_div) {
   using A = acc_t<T>;
   if (c.lo < c.hi) {
-    const int64_t div = c.div_override > 0 ? c.div_override : row_div * c.col_div[c.lo];
-    direct_interior<F, Idx, S, K, R, T>(rows, row_base, y, yi, c.lo, c.hi, c.pad, c.p, A(div), c.kvol, c.inv_p);
+    direct_interior<F, Idx, S, K, R, T>(rows, row_base, y, yi, c.lo, c.hi, c.pad, c.p, A(c.divisor(row_div, c.lo)),
+                                        c.kvol, c.inv_p);
   }
   direct_edges<F, Idx, S, K, R, T>(c, rows, row_base, y, yi, row_div, 0, c.lo);
   direct_edges<F, Idx, S, K, R, T>(c, rows, row_base, y, yi, row_div, c.hi, c.w_out);
