@@ -1516,7 +1516,12 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
           T* __restrict a = acc + ow * C + c0;
           int32_t* __restrict ai = Idx ? acc_i + ow * C + c0 : nullptr;
 #if defined(__AVX2__) && !defined(__AVX512F__)
-          if constexpr ((F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
+          // Explicit vectors for max, min and average: from the plain loop below GCC's
+          // code for average over 64 lanes ran channels-last adaptive average 7×7 of
+          // 16×64×112×112 at 84 % of the read rate; the same loop in vectors ran at 98 %
+          // (stand-alone replica, one thread). Each lane adds in the same order.
+          if constexpr ((F == Fold::Max || F == Fold::Min || F == Fold::Sum) && std::is_same<T, float>::value &&
+                        L % 8 == 0) {
             static_assert(L <= (Idx ? 32 : 64), "AVX2 has 16 vector registers");
             constexpr int V = L / 8;
             __m256 r[V];
@@ -1528,7 +1533,13 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
             for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
               const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(row_pos + iw)));
               const float* xv = row + iw * C + c0;
-              for (int j = 0; j < V; ++j) fold8<F, Idx>(r[j], ri[j], _mm256_loadu_ps(xv + 8 * j), pv);
+              for (int j = 0; j < V; ++j) {
+                if constexpr (F == Fold::Sum) {
+                  r[j] = _mm256_add_ps(r[j], _mm256_loadu_ps(xv + 8 * j));
+                } else {
+                  fold8<F, Idx>(r[j], ri[j], _mm256_loadu_ps(xv + 8 * j), pv);
+                }
+              }
             }
             for (int j = 0; j < V; ++j) {
               _mm256_storeu_ps(a + 8 * j, r[j]);
