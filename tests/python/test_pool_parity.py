@@ -256,6 +256,28 @@ def test_whole_span_sums_every_length():
         assert y[0, 0] == float("inf") and y[0, 1].isnan() and y[1].isfinite().all(), n
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adaptive_avg_short_rows(dtype):
+    """Contiguous adaptive average whose windows hold 1-4 input rows of at most 256 values
+    sums them in its own loop (adaptive_avg_short_row), unrolled where every window is 2, 3
+    or 4 columns wide: uniform and uneven windows, more outputs than inputs, the 256-value
+    limit and one past it, 2-D and 3-D, NaN and +-inf, against ATen in float64."""
+    g = torch.Generator().manual_seed(11)
+    cases = [((28, 28), (7, 7)), ((28, 28), (14, 14)), ((21, 21), (7, 7)), ((16, 12), (8, 6)),
+             ((10, 9), (4, 7)), ((3, 5), (7, 6)), ((8, 256), (4, 64)), ((8, 257), (4, 7)),
+             ((4, 6, 6), (2, 3, 2)), ((2, 12, 9), (2, 4, 3))]
+    for size, out in cases:
+        nd = len(size)
+        x = torch.randn(2, 3, *size, generator=g, dtype=dtype)
+        x[0, 1].view(-1)[5] = math.nan
+        x[1, 2].view(-1)[-1] = math.inf
+        x[1, 0].view(-1)[0] = -math.inf
+        pool = getattr(F, f"adaptive_avg_pool{nd}d")
+        ref = pool(x.double(), out)
+        torch.testing.assert_close(getattr(fancy, f"adaptive_avg_pool{nd}d")(x, out).double(), ref,
+                                   rtol=1e-6, atol=1e-6, equal_nan=True, msg=lambda m: f"{size} -> {out}: {m}")
+
+
 @pytest.mark.parametrize("c", [8, 16, 32, 40, 72])
 def test_channels_last_long_window_extremes(c):
     """Channels-last max and min without indices over 32 or more positions fold NaN-blind
