@@ -1037,8 +1037,9 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
 
 // Adaptive average of one output row whose windows hold 1–4 input rows of at most
 // kShortRow values (small maps, e.g. 28×28 → 7×7): the rows are summed column by column in
-// one pass, then each window's columns in order, in the same order as the general path
-// below, whose per-row set-up had cost ten times the arithmetic (0.9 µs a 28×28 plane).
+// one pass, then each window's columns in order. The general path below adds in the same
+// order (for windows under 64 columns; wider ones it sums in 32 lanes), but its per-row
+// set-up had cost ten times the arithmetic (0.9 µs a 28×28 plane).
 constexpr int64_t kShortRow = 256;
 template <typename T>
 void adaptive_avg_short_row(const T* const* rows, int n, int64_t w_in, const std::vector<Span>& wspan,
@@ -1578,10 +1579,10 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
           T* __restrict a = acc + ow * C + c0;
           int32_t* __restrict ai = Idx ? acc_i + ow * C + c0 : nullptr;
 #if defined(__AVX2__) && !defined(__AVX512F__)
-          // Explicit vectors for max, min and average: from the plain loop below GCC's
-          // code for average over 64 lanes ran channels-last adaptive average 7×7 of
-          // 16×64×112×112 at 84 % of the read rate; the same loop in vectors ran at 98 %
-          // (stand-alone replica, one thread). Each lane adds in the same order.
+          // Explicit vectors for max, min and average: with GCC's code for the plain loop
+          // below, channels-last adaptive average 7×7 of 16×64×112×112 ran at 79–84 % of
+          // the read rate, in vectors at 92 % or more (one thread). Each lane adds in the
+          // same order.
           if constexpr ((F == Fold::Max || F == Fold::Min || F == Fold::Sum) && std::is_same<T, float>::value &&
                         L % 8 == 0) {
             static_assert(L <= (Idx ? 32 : 64), "AVX2 has 16 vector registers");
