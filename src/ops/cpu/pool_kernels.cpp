@@ -1043,7 +1043,7 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
 constexpr int64_t kShortRow = 256;
 template <typename T>
 void adaptive_avg_short_row(const T* const* rows, int n, int64_t w_in, const std::vector<Span>& wspan,
-                            const T* div, T* __restrict y) {
+                            int64_t cols_per_window, const T* div, T* __restrict y) {
   alignas(32) T t[kShortRow];
   const T* s = rows[0];
   const T* __restrict a = rows[0];
@@ -1057,8 +1057,8 @@ void adaptive_avg_short_row(const T* const* rows, int n, int64_t w_in, const std
   // The sums first, then the divides in vectors: a divide per sum had made each output
   // wait on the divider's latency (a quarter of the time on 28×28 → 7×7).
   const int64_t w_out = static_cast<int64_t>(wspan.size());
-  // Windows of 2, 3 or 4 columns each (W.in = k · W.out) take an unrolled loop: the loop
-  // over a span's bounds had cost more than its adds.
+  // Windows of 2, 3 or 4 columns each (cols_per_window: W.in = k · W.out, else 0) take an
+  // unrolled loop: the loop over a span's bounds had cost more than its adds.
   auto sums = [&](auto k) {
     for (int64_t o = 0; o < w_out; ++o) {
       T sum = T(0);
@@ -1066,12 +1066,11 @@ void adaptive_avg_short_row(const T* const* rows, int n, int64_t w_in, const std
       y[o] = sum;
     }
   };
-  const bool uniform = w_in % w_out == 0 && wspan[0].step == 1;
-  if (uniform && w_in == 2 * w_out) {
+  if (cols_per_window == 2) {
     sums(std::integral_constant<int, 2>());
-  } else if (uniform && w_in == 3 * w_out) {
+  } else if (cols_per_window == 3) {
     sums(std::integral_constant<int, 3>());
-  } else if (uniform && w_in == 4 * w_out) {
+  } else if (cols_per_window == 4) {
     sums(std::integral_constant<int, 4>());
   } else {
     for (int64_t o = 0; o < w_out; ++o) {
@@ -1156,6 +1155,8 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       }
     }
   }
+  // Adaptive windows along W are all k columns wide when W.in = k · W.out (else 0).
+  const int64_t cols_per_window = g.adaptive && W.in % W.out == 0 ? W.in / W.out : 0;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<A> acc(W.out);
     // Row-sized scratch, left uninitialised: a long row (global pooling of a flattened
@@ -1201,7 +1202,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         if (g.adaptive && W.in <= kShortRow && nrows <= 4) {
           for (int j = 0; j < nrows; ++j) row_ptr[j] = xp + plan.base[j];
           for (int64_t ow = 0; ow < W.out; ++ow) acc[ow] = A(divisor(od, oh, ow));
-          adaptive_avg_short_row(row_ptr, int(nrows), W.in, win.dim[2], acc.data(), y + r * W.out);
+          adaptive_avg_short_row(row_ptr, int(nrows), W.in, win.dim[2], cols_per_window, acc.data(), y + r * W.out);
           continue;
         }
       }
