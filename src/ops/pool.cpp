@@ -5,7 +5,6 @@
 
 #include "ops/op_handle.h"
 
-#include <ATen/core/grad_mode.h>
 #include <torch/library.h>
 
 #include <string>
@@ -56,47 +55,6 @@ TORCH_LIBRARY_FRAGMENT(fancy, m) {
 }
 
 namespace fancy {
-namespace ops {
-namespace {
-
-using at::IntArrayRef;
-using at::Tensor;
-using TT = std::tuple<Tensor, Tensor>;
-
-// Global pooling is a composition of the 1-D adaptive ops over the flattened spatial
-// dims (a view for contiguous and channels-last inputs), so autograd comes with them.
-Tensor flatten_spatial(const char* op, const Tensor& x) {
-  TORCH_CHECK(x.dim() >= 3, "fancy::", op, ": input must be (N, C, *spatial) with at least one ",
-              "spatial dim, got a ", x.dim(), "-D input");
-  return x.flatten(2);
-}
-
-Tensor pooled_shape(const Tensor& y, const Tensor& x, bool keepdim) {
-  std::vector<int64_t> shape{x.size(0), x.size(1)};
-  if (keepdim) shape.resize(x.dim(), 1);
-  return y.reshape(shape);
-}
-
-Tensor global_avg_pool(const Tensor& x, bool keepdim) {
-  static auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>("adaptive_avg_pool1d");
-  return pooled_shape(op.call(flatten_spatial("global_avg_pool", x), {1}), x, keepdim);
-}
-
-Tensor global_max_pool(const Tensor& x, bool keepdim) {
-  const Tensor flat = flatten_spatial("global_max_pool", x);
-  if (at::GradMode::is_enabled() && x.requires_grad()) {
-    static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
-    return pooled_shape(std::get<0>(op.call(flat, {1})), x, keepdim);
-  }
-  // No gradient wanted: max pooling over the whole length needs no indices.
-  static auto op = op_handle<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, IntArrayRef,
-                                    bool)>("max_pool1d");
-  const int64_t len = flat.size(2);
-  return pooled_shape(op.call(flat, {len}, {len}, {0}, {1}, false), x, keepdim);
-}
-
-}  // namespace
-}  // namespace ops
 
 using at::IntArrayRef;
 using at::Tensor;
@@ -191,8 +149,3 @@ FANCY_INSTANTIATE(2)
 FANCY_INSTANTIATE(3)
 
 }  // namespace fancy
-
-TORCH_LIBRARY_IMPL(fancy, CompositeImplicitAutograd, m) {
-  m.impl("global_avg_pool", TORCH_FN(fancy::ops::global_avg_pool));
-  m.impl("global_max_pool", TORCH_FN(fancy::ops::global_max_pool));
-}

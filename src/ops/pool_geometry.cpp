@@ -114,6 +114,43 @@ PoolGeometry adaptive_geometry(const char* op, const at::Tensor& input, int64_t 
   return g;
 }
 
+// True when x (N, C, *spatial) has C innermost and N and the spatial dims dense around it
+// in order. Size-1 dims may have any stride: nothing steps along them.
+static bool is_channels_last_any_rank(const at::Tensor& x) {
+  if (x.size(1) <= 1 || x.stride(1) != 1) return false;
+  int64_t expected = x.size(1);
+  for (int64_t i = x.dim() - 1; i >= 2; --i) {
+    if (x.size(i) != 1 && x.stride(i) != expected) return false;
+    expected *= x.size(i);
+  }
+  return x.size(0) == 1 || x.stride(0) == expected;
+}
+
+PoolGeometry global_geometry(const char* op, const at::Tensor& x, bool& in_place) {
+  TORCH_CHECK(x.dim() >= 3, "fancy::", op, ": input must be (N, C, *spatial) with at least one ",
+              "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
+  const auto st = x.scalar_type();
+  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kBFloat16, "fancy::", op,
+              ": input dtype ", st, " is not supported; expected float32, float64 or bfloat16");
+  PoolGeometry g;
+  g.N = x.size(0);
+  g.C = x.size(1);
+  g.adaptive = true;
+  int64_t L = 1;
+  for (int64_t i = 1; i < x.dim(); ++i) {
+    TORCH_CHECK(x.size(i) > 0, "fancy::", op, ": input dim ", i, " must be non-empty (only the ",
+                "batch dim may be 0), got input of shape ", shape_str(x.sizes()));
+    if (i >= 2) L *= x.size(i);
+  }
+  g.dim[2].in = L;  // out = 1: D and H stay 1 → 1
+  in_place = x.is_contiguous();
+  if (!in_place && is_channels_last_any_rank(x)) {
+    g.channels_last = true;
+    in_place = true;
+  }
+  return g;
+}
+
 // True when the (N, C, D, H, W) view has C innermost and N, D, H, W dense around it.
 static bool is_channels_last_5d(const at::Tensor& t5) {
   return t5.permute({0, 2, 3, 4, 1}).is_contiguous() && t5.size(1) > 1 && !t5.is_contiguous();

@@ -4,6 +4,7 @@
 // schemas gets gradients for free. Double backward is refused with a clear error.
 #include "ops/autograd/autograd_common.h"
 #include "ops/op_handle.h"
+#include "ops/pool_geometry.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -237,6 +238,34 @@ Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArra
   return UnpoolFunction::apply(x, indices, name, ND, run)[0];
 }
 
+// Global pooling. Without a graph to build, the op's own kernel (no indices, no views).
+// With one, the 1-D adaptive op over the flattened spatial dims (a view for contiguous and
+// channels-last inputs), whose autograd records the backward: indices for max.
+Tensor pooled_shape(const Tensor& y, const Tensor& x, bool keepdim) {
+  IntVec shape{x.size(0), x.size(1)};
+  if (keepdim) shape.resize(x.dim(), 1);
+  return y.reshape(shape);
+}
+
+template <bool Max>
+Tensor global_pool(const Tensor& x, bool keepdim) {
+  constexpr const char* name = Max ? "global_max_pool" : "global_avg_pool";
+  if (!needs_grad(x)) {
+    static auto op = op_handle<Tensor(const Tensor&, bool)>(name);
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return op.call(x, keepdim);
+  }
+  TORCH_CHECK(x.dim() >= 3, "fancy::", name, ": input must be (N, C, *spatial) with at least one ",
+              "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
+  const Tensor rows = x.flatten(2);
+  if (Max) {
+    static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
+    return pooled_shape(std::get<0>(op.call(rows, {1})), x, keepdim);
+  }
+  static auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>("adaptive_avg_pool1d");
+  return pooled_shape(op.call(rows, {1}), x, keepdim);
+}
+
 template <int64_t ND>
 void register_nd(torch::Library& m) {
   m.impl(nd_op_name("max_pool", ND).c_str(), TORCH_FN(Extremum<ND>::template values<kMax>));
@@ -258,6 +287,8 @@ TORCH_LIBRARY_IMPL(fancy, Autograd, m) {
   register_nd<1>(m);
   register_nd<2>(m);
   register_nd<3>(m);
+  m.impl("global_avg_pool", TORCH_FN(global_pool<false>));
+  m.impl("global_max_pool", TORCH_FN(global_pool<true>));
 }
 
 }  // namespace ops

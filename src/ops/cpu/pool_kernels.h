@@ -1,7 +1,9 @@
 #pragma once
-// CPU kernels of the pooling family. Every function works on 5-D (N, C, D, H, W)
-// tensors prepared by ops/pool_geometry.h, contiguous or channels-last as
-// PoolGeometry::channels_last says. Compiled once per instruction set (FANCY_CPU_NS);
+// CPU kernels of the pooling family. Every function works on the memory of 5-D
+// (N, C, D, H, W) tensors, contiguous or channels-last as PoolGeometry::channels_last
+// says: it reads the data pointers and the geometry, never the tensors' sizes or strides,
+// so any tensor with that memory will do (ops/pool_geometry.h's 5-D views, or global
+// pooling's input and final output). Compiled once per instruction set (FANCY_CPU_NS);
 // pool_dispatch.cpp picks the best one at run time.
 #include "ops/pool_geometry.h"
 
