@@ -126,13 +126,13 @@ static bool is_channels_last_any_rank(const at::Tensor& x) {
   return x.size(0) == 1 || x.stride(0) == expected;
 }
 
-PoolGeometry global_geometry(const char* op, const at::Tensor& x, bool& in_place) {
+at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g) {
   TORCH_CHECK(x.dim() >= 3, "fancy::", op, ": input must be (N, C, *spatial) with at least one ",
               "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
   const auto st = x.scalar_type();
   TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kBFloat16, "fancy::", op,
               ": input dtype ", st, " is not supported; expected float32, float64 or bfloat16");
-  PoolGeometry g;
+  g = PoolGeometry{};
   g.N = x.size(0);
   g.C = x.size(1);
   g.adaptive = true;
@@ -143,12 +143,10 @@ PoolGeometry global_geometry(const char* op, const at::Tensor& x, bool& in_place
     if (i >= 2) L *= x.size(i);
   }
   g.dim[2].in = L;  // out = 1: D and H stay 1 → 1
-  in_place = x.is_contiguous();
-  if (!in_place && is_channels_last_any_rank(x)) {
-    g.channels_last = true;
-    in_place = true;
-  }
-  return g;
+  if (x.is_contiguous()) return x;
+  g.channels_last = x.size(1) > 1 && x.stride(1) == 1;
+  if (!g.channels_last) return x.contiguous();
+  return is_channels_last_any_rank(x) ? x : x.movedim(1, -1).contiguous().movedim(-1, 1);
 }
 
 // True when the (N, C, D, H, W) view has C innermost and N, D, H, W dense around it.

@@ -57,8 +57,9 @@ PoolGeometry adaptive_geometry(const char* op, const at::Tensor& input, int64_t 
 // Global pooling of x (N, C, *spatial, any number of spatial dims): one adaptive window
 // over a single row of L = the spatial dims' product, which x's memory already is when
 // it is contiguous ((N, C, L) planes) or channels-last (L positions of C channels).
-// in_place is false for any other strides: the caller reads x.contiguous() instead.
-PoolGeometry global_geometry(const char* op, const at::Tensor& x, bool& in_place);
+// Returns x itself then, else a copy in the layout x's strides suggest (as as_5d makes);
+// sets g, g.channels_last included.
+at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g);
 
 // Views `t` (rank nd+1 or nd+2) as 5-D (N, C, D, H, W) without copying when it is
 // contiguous or channels-last; otherwise makes it so. Sets g.channels_last.

@@ -112,6 +112,11 @@ TEST(PoolErrors, AdaptiveOutputSize) {
                "positive");
   EXPECT_ERROR(fancy::adaptive_max_pool2d(x, {2, -1}), "adaptive_max_pool2d", "output_size", "positive");
   EXPECT_ERROR(fancy::global_avg_pool(torch::randn({3, 4})), "global_avg_pool", "at least one spatial dim");
+  EXPECT_ERROR(fancy::global_max_pool(torch::randn({3, 4})), "global_max_pool", "at least one spatial dim");
+  EXPECT_ERROR(fancy::global_max_pool(torch::ones({2, 3, 4}, torch::kInt)), "global_max_pool", "dtype Int",
+               "float32, float64 or bfloat16");
+  EXPECT_ERROR(fancy::global_avg_pool(torch::randn({2, 3, 0, 4})), "global_avg_pool", "dim 2", "[2, 3, 0, 4]",
+               "non-empty");
 }
 
 TEST(PoolErrors, Unpooling) {

@@ -238,6 +238,38 @@ def test_global_pool(i):
     _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
 
 
+def test_global_pool_layouts():
+    """Global pooling reads its input in place when it is contiguous or channels-last (any
+    spatial rank) and copies any other strides; the output keeps the input's memory format
+    with keepdim. With a graph to build it runs the 1-D adaptive ops instead: the same
+    values."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(3, 5, 8, 10, generator=g)
+    base.view(-1)[::37] = math.nan
+    base.view(-1)[3::41] = -math.inf
+    inputs = [base, base.contiguous(memory_format=torch.channels_last), base[:, :, ::2, 1::3],
+              base.transpose(2, 3), base[:, 1:4], base.contiguous(memory_format=torch.channels_last)[:, :, 2:5],
+              torch.randn(2, 4, 3, 2, 3, 2, generator=g),  # four spatial dims
+              torch.randn(2, 6, 3, 4, 5, generator=g).contiguous(memory_format=torch.channels_last_3d),
+              torch.randn(2, 7, 9, generator=g).transpose(1, 2).contiguous().transpose(1, 2),  # (N, C, L) channels-last
+              torch.randn(0, 3, 4, 4), torch.randn(1, 1, 5, 5, generator=g).double()]
+    for x in inputs:
+        dims = tuple(range(2, x.dim()))
+        for keep in (False, True):
+            _eq(fancy.global_max_pool(x, keep), x.amax(dims, keepdim=keep))
+            torch.testing.assert_close(fancy.global_avg_pool(x, keep), x.mean(dims, keepdim=keep),
+                                       rtol=1e-6, atol=1e-6, equal_nan=True)
+        xg = x.detach().requires_grad_()
+        _eq(fancy.global_max_pool(xg, True).detach(), fancy.global_max_pool(x, True))
+        _eq(fancy.global_avg_pool(xg).detach(), fancy.global_avg_pool(x))
+    for x, fmt in ((inputs[1], torch.channels_last), (inputs[7], torch.channels_last_3d)):
+        assert fancy.global_max_pool(x, True).is_contiguous(memory_format=fmt)
+        assert fancy.global_avg_pool(x, True).is_contiguous(memory_format=fmt)
+    xb = base.nan_to_num(0.0, 0.0, 0.0).bfloat16()
+    torch.testing.assert_close(fancy.global_avg_pool(xb).float(), xb.float().mean((2, 3)), rtol=1e-2, atol=1e-2)
+    _eq(fancy.global_max_pool(xb), xb.amax((2, 3)))
+
+
 def test_whole_span_sums_every_length():
     """Global and 1-wide adaptive sums fold a span in 32 lanes with a masked remainder
     (AVX2: sum_lanes_avx2): every length around the lane counts, and a value that only the

@@ -175,7 +175,7 @@ TT adaptive_max_pool(const Tensor& x, IntArrayRef out) {
   return {output_view(y5, x, ND), output_view(i5, x, ND)};
 }
 
-// Global pooling reads x in place (or its contiguous copy) and writes the final output
+// Global pooling reads x in place (or a copy, for odd strides) and writes the final output
 // directly: the kernels look only at data pointers and the geometry. The composite it
 // replaces (flatten → 1-D pooling → 5-D views → reshape) took ten view ops a call; after an
 // op that streams through the caches (as a network's previous layer does) each one
@@ -183,9 +183,7 @@ TT adaptive_max_pool(const Tensor& x, IntArrayRef out) {
 Tensor global_pool(Reduce op, const char* name, const Tensor& x, bool keepdim) {
   PoolParams pp;
   pp.op = op;
-  bool in_place = false;
-  pp.g = global_geometry(name, x, in_place);
-  const Tensor src = in_place ? x : x.contiguous();
+  const Tensor rows = global_rows(name, x, pp.g);
   std::vector<int64_t> shape{pp.g.N, pp.g.C};
   if (keepdim) shape.resize(x.dim(), 1);
   // Output in the input's memory format: the same memory either way, only the strides differ.
@@ -193,7 +191,7 @@ Tensor global_pool(Reduce op, const char* name, const Tensor& x, bool keepdim) {
   if (keepdim && pp.g.channels_last && x.dim() == 4) format = at::MemoryFormat::ChannelsLast;
   if (keepdim && pp.g.channels_last && x.dim() == 5) format = at::MemoryFormat::ChannelsLast3d;
   Tensor y = at::empty(shape, x.options(), format);
-  if (y.numel() > 0) cpu_pool_kernels().forward(src, y, nullptr, pp);
+  if (y.numel() > 0) cpu_pool_kernels().forward(rows, y, nullptr, pp);
   return y;
 }
 
