@@ -126,9 +126,13 @@ static bool is_channels_last_any_rank(const at::Tensor& x) {
   return x.size(0) == 1 || x.stride(0) == expected;
 }
 
-at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g) {
+void check_global_rank(const char* op, const at::Tensor& x) {
   TORCH_CHECK(x.dim() >= 3, "fancy::", op, ": input must be (N, C, *spatial) with at least one ",
               "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
+}
+
+at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g) {
+  check_global_rank(op, x);
   const auto st = x.scalar_type();
   TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kBFloat16, "fancy::", op,
               ": input dtype ", st, " is not supported; expected float32, float64 or bfloat16");

@@ -61,6 +61,9 @@ PoolGeometry adaptive_geometry(const char* op, const at::Tensor& input, int64_t 
 // sets g, g.channels_last included.
 at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g);
 
+// The rank rule of global pooling op `op`: x is (N, C, *spatial), at least one spatial dim.
+void check_global_rank(const char* op, const at::Tensor& x);
+
 // Views `t` (rank nd+1 or nd+2) as 5-D (N, C, D, H, W) without copying when it is
 // contiguous or channels-last; otherwise makes it so. Sets g.channels_last.
 at::Tensor as_5d(const at::Tensor& t, int64_t nd, PoolGeometry& g);

@@ -265,6 +265,10 @@ def test_global_pool_layouts():
     for x, fmt in ((inputs[1], torch.channels_last), (inputs[7], torch.channels_last_3d)):
         assert fancy.global_max_pool(x, True).is_contiguous(memory_format=fmt)
         assert fancy.global_avg_pool(x, True).is_contiguous(memory_format=fmt)
+    for op in (fancy.global_max_pool, fancy.global_avg_pool):  # the rank rule, with and without a graph
+        for t in (torch.randn(3, 4), torch.randn(3, 4, requires_grad=True)):
+            with pytest.raises(RuntimeError, match=r"global_(max|avg)_pool: input must be \(N, C, \*spatial\) with at least one spatial dim"):
+                op(t)
     xb = base.nan_to_num(0.0, 0.0, 0.0).bfloat16()
     torch.testing.assert_close(fancy.global_avg_pool(xb).float(), xb.float().mean((2, 3)), rtol=1e-2, atol=1e-2)
     _eq(fancy.global_max_pool(xb), xb.amax((2, 3)))

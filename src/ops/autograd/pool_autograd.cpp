@@ -255,8 +255,7 @@ Tensor global_pool(const Tensor& x, bool keepdim) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return op.call(x, keepdim);
   }
-  TORCH_CHECK(x.dim() >= 3, "fancy::", name, ": input must be (N, C, *spatial) with at least one ",
-              "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
+  check_global_rank(name, x);
   const Tensor rows = x.flatten(2);
   if (Max) {
     static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
