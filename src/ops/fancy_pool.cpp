@@ -278,9 +278,7 @@ Tensor gem_pool(const Tensor& x, const Tensor& p, double eps, at::OptionalIntArr
         "gem_pool_global");
     const Tensor rows = x.flatten(2);  // (N, C, L), as global_avg_pool
     const Tensor y = std::get<0>(fused.call(rows, p.reshape({}).to(x.scalar_type()), eps));
-    IntVec shape{x.size(0), x.size(1)};
-    if (keepdim) shape.resize(x.dim(), 1);
-    return y.reshape(shape);
+    return y.reshape(global_output_shape(x, keepdim));
   }
   const Tensor pp = p.reshape({});
   const Tensor xp = x.clamp_min(eps).pow(pp);

@@ -131,6 +131,12 @@ void check_global_rank(const char* op, const at::Tensor& x) {
               "spatial dim, got a ", x.dim(), "-D input of shape ", shape_str(x.sizes()));
 }
 
+std::vector<int64_t> global_output_shape(const at::Tensor& x, bool keepdim) {
+  std::vector<int64_t> shape{x.size(0), x.size(1)};
+  if (keepdim) shape.resize(x.dim(), 1);
+  return shape;
+}
+
 at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g) {
   check_global_rank(op, x);
   const auto st = x.scalar_type();

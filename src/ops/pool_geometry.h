@@ -8,6 +8,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 namespace fancy {
 namespace ops {
@@ -63,6 +64,9 @@ at::Tensor global_rows(const char* op, const at::Tensor& x, PoolGeometry& g);
 
 // The rank rule of global pooling op `op`: x is (N, C, *spatial), at least one spatial dim.
 void check_global_rank(const char* op, const at::Tensor& x);
+
+// Global pooling's output shape: (N, C), or with keepdim (N, C, 1, ...) of x's rank.
+std::vector<int64_t> global_output_shape(const at::Tensor& x, bool keepdim);
 
 // Views `t` (rank nd+1 or nd+2) as 5-D (N, C, D, H, W) without copying when it is
 // contiguous or channels-last; otherwise makes it so. Sets g.channels_last.

@@ -241,12 +241,6 @@ Tensor max_unpool(const Tensor& x, const Tensor& indices, IntArrayRef k, IntArra
 // Global pooling. Without a graph to build, the op's own kernel (no indices, no views).
 // With one, the 1-D adaptive op over the flattened spatial dims (a view for contiguous and
 // channels-last inputs), whose autograd records the backward: indices for max.
-Tensor pooled_shape(const Tensor& y, const Tensor& x, bool keepdim) {
-  IntVec shape{x.size(0), x.size(1)};
-  if (keepdim) shape.resize(x.dim(), 1);
-  return y.reshape(shape);
-}
-
 template <bool Max>
 Tensor global_pool(const Tensor& x, bool keepdim) {
   constexpr const char* name = Max ? "global_max_pool" : "global_avg_pool";
@@ -259,10 +253,10 @@ Tensor global_pool(const Tensor& x, bool keepdim) {
   const Tensor rows = x.flatten(2);
   if (Max) {
     static auto op = op_handle<TT(const Tensor&, IntArrayRef)>("adaptive_max_pool1d");
-    return pooled_shape(std::get<0>(op.call(rows, {1})), x, keepdim);
+    return std::get<0>(op.call(rows, {1})).reshape(global_output_shape(x, keepdim));
   }
   static auto op = op_handle<Tensor(const Tensor&, IntArrayRef)>("adaptive_avg_pool1d");
-  return pooled_shape(op.call(rows, {1}), x, keepdim);
+  return op.call(rows, {1}).reshape(global_output_shape(x, keepdim));
 }
 
 template <int64_t ND>

@@ -184,13 +184,11 @@ Tensor global_pool(Reduce op, const char* name, const Tensor& x, bool keepdim) {
   PoolParams pp;
   pp.op = op;
   const Tensor rows = global_rows(name, x, pp.g);
-  std::vector<int64_t> shape{pp.g.N, pp.g.C};
-  if (keepdim) shape.resize(x.dim(), 1);
   // Output in the input's memory format: the same memory either way, only the strides differ.
   c10::optional<at::MemoryFormat> format;
   if (keepdim && pp.g.channels_last && x.dim() == 4) format = at::MemoryFormat::ChannelsLast;
   if (keepdim && pp.g.channels_last && x.dim() == 5) format = at::MemoryFormat::ChannelsLast3d;
-  Tensor y = at::empty(shape, x.options(), format);
+  Tensor y = at::empty(global_output_shape(x, keepdim), x.options(), format);
   if (y.numel() > 0) cpu_pool_kernels().forward(rows, y, nullptr, pp);
   return y;
 }
