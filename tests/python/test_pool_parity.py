@@ -354,7 +354,7 @@ def test_channels_last_wide_windows(c, size, out):
     _eq(fancy.adaptive_max_pool2d(x, out), F.adaptive_max_pool2d(x, out))
     _eq(fancy.adaptive_max_pool2d(x, out, return_indices=True), F.adaptive_max_pool2d(x, out, return_indices=True))
     _eq(fancy.max_pool2d(x, 3, 2, 1, return_indices=True), F.max_pool2d(x, 3, 2, 1, return_indices=True))
-    _eq(fancy.max_pool2d(x, 3, 2, 1), F.max_pool2d(x, 3, 2, 1))  # small windows without indices: cl_block
+    _eq(fancy.max_pool2d(x, 3, 2, 1), F.max_pool2d(x, 3, 2, 1))  # small windows without indices: cl_window
     _eq(fancy.min_pool2d(x, 2), -F.max_pool2d(-x, 2))
     _eq(fancy.global_max_pool(x), x.amax((2, 3)))
     torch.testing.assert_close(fancy.global_avg_pool(x), x.mean((2, 3)), rtol=1e-6, atol=1e-6, equal_nan=True)
@@ -362,6 +362,34 @@ def test_channels_last_wide_windows(c, size, out):
     torch.testing.assert_close(fancy.lp_pool2d(xf, 2.0, (8, 8), 4), _lp_reference(xf.double(), 2, 2.0, (8, 8), 4, False),
                                rtol=1e-6, atol=1e-6, check_dtype=False)
     assert fancy.adaptive_avg_pool2d(x, out).is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("c", [8, 32, 43, 67])
+@pytest.mark.parametrize("k,s,p,d,ceil", [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 2, True),
+                                          (4, 3, 1, 1, True)])
+def test_channels_last_small_windows_every_fold(c, k, s, p, d, ceil):
+    """Channels-last windows under 64 positions fold register blocks of 32, 8 and 1 lanes
+    over the row's window rows (cl_row_narrow / cl_window), in explicit vectors for float
+    max, min, average, L1, L2 and L∞: every fold, clipped (ceil_mode) windows, dilation,
+    NaN, ±inf and ties, against ATen and the float64 composition."""
+    x = torch.randn(2, c, 13, 11, generator=torch.Generator().manual_seed(c + k)).round(decimals=1)
+    x.view(-1)[::101] = float("nan")
+    x.view(-1)[7::89] = -float("inf")
+    x = x.contiguous(memory_format=torch.channels_last)
+    _eq(fancy.max_pool2d(x, k, s, p, d, ceil), F.max_pool2d(x, k, s, p, d, ceil))
+    _eq(fancy.max_pool2d(x, k, s, p, d, ceil, return_indices=True),
+        F.max_pool2d(x, k, s, p, d, ceil, return_indices=True))
+    _eq(fancy.min_pool2d(x, k, s, p, d, ceil, return_indices=True),
+        tuple(t if i else -t for i, t in enumerate(F.max_pool2d(-x, k, s, p, d, ceil, return_indices=True))))
+    for cip in (True, False):
+        torch.testing.assert_close(fancy.avg_pool2d(x, k, s, p, ceil, cip), F.avg_pool2d(x, k, s, p, ceil, cip),
+                                   rtol=1e-6, atol=1e-6, equal_nan=True)
+    xf = x.nan_to_num(0.0, 3.0, -3.0)
+    for norm in (1.0, 2.0, math.inf):
+        out = fancy.lp_pool2d(xf, norm, k, s, ceil)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(out.double(), _lp_reference(xf.double(), 2, norm, (k, k), (s, s), ceil),
+                                   rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("c", [3, 40, 70])

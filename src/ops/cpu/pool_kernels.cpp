@@ -1402,6 +1402,15 @@ inline void fold_lane(T& a, int32_t& ai, T v, int32_t pos) {
   }
 }
 
+// The input rows of one output row's windows (its D and H spans) in ATen's scan order:
+// row k starts at element at[k] of the plane (C lanes a position) and at position pos[k].
+// Computed once per output row, so a window's fold is two loops over plain offsets.
+struct WindowRows {
+  const int64_t* at;
+  const int32_t* pos;
+  int64_t n;
+};
+
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 // Max or min without indices of 8·V channels-last lanes over a long window (32 positions
 // or more, as in global pooling), NaN-blind: max_ps(x, r) keeps r on ties, as the exact
@@ -1411,24 +1420,22 @@ inline void fold_lane(T& a, int32_t& ai, T v, int32_t pos) {
 // operations a vector instead of two) then takes it. Channels-last global max of
 // 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
 template <Fold F, int V>
-inline bool cl_extremes_probed(const float* __restrict xn, float* __restrict y, int64_t c0, int64_t C,
-                               const Span& sd, const Span& sh, const Span& sw, int64_t h_in, int64_t w_in) {
-  if (span_count(sd) * span_count(sh) * span_count(sw) < 32) return false;
+inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C) {
+  const int64_t n = span_count(sw);
+  if (rows.n * n < 32) return false;
   const __m256 zero = _mm256_setzero_ps();
   __m256 r[V], probe[V];
   for (int j = 0; j < V; ++j) {
     r[j] = _mm256_set1_ps(fold_init<float>(F));
     probe[j] = zero;
   }
-  for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-    for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-      for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-        const float* xv = xn + ((id * h_in + ih) * w_in + iw) * C + c0;
-        for (int j = 0; j < V; ++j) {
-          const __m256 x = _mm256_loadu_ps(xv + 8 * j);
-          r[j] = F == Fold::Max ? _mm256_max_ps(x, r[j]) : _mm256_min_ps(x, r[j]);
-          probe[j] = _mm256_fmadd_ps(x, zero, probe[j]);
-        }
+  for (int64_t k = 0; k < rows.n; ++k) {
+    const float* xv = xc + rows.at[k] + sw.start * C;
+    for (int64_t t = 0; t < n; ++t, xv += sw.step * C) {
+      for (int j = 0; j < V; ++j) {
+        const __m256 x = _mm256_loadu_ps(xv + 8 * j);
+        r[j] = F == Fold::Max ? _mm256_max_ps(x, r[j]) : _mm256_min_ps(x, r[j]);
+        probe[j] = _mm256_fmadd_ps(x, zero, probe[j]);
       }
     }
   }
@@ -1440,54 +1447,62 @@ inline bool cl_extremes_probed(const float* __restrict xn, float* __restrict y, 
 }
 #endif
 
-// One output position's lanes [c0, c0 + L) of a channels-last window, accumulated in
-// registers and written once. Positions are
-// kept as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
+// Lanes [0, L) of one channels-last window (xc, yq and iq point at the block's first lane),
+// accumulated in registers and written once. The window is not empty. Positions are kept
+// as int32 (the caller sends planes of 2^31 elements or more elsewhere), so the index
 // lanes are as wide as the float lanes and share their compare masks; they are widened to
 // int64 once, when stored (with int64 lanes the accumulators spilled to the stack).
 template <Fold F, bool Idx, int L, typename T>
-inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restrict iq, int64_t c0,
-                     int64_t C, const Span& sd, const Span& sh, const Span& sw, int64_t h_in,
-                     int64_t w_in, T pw, T div, T kvol, T inv_p) {
+inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restrict iq, WindowRows rows, Span sw,
+                      int64_t C, T pw, T div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
-  if (sd.start >= sd.end || sh.start >= sh.end || sw.start >= sw.end) {
-    // No element in the window: ATen's −inf (max) or 0 (average).
-    for (int j = 0; j < L; ++j) yq[c0 + j] = Cf == Fold::Sum ? T(0) : fold_init<T>(F);
-    if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = -1;
-    return;
-  }
+  const auto first = rows.pos[0] + static_cast<int32_t>(sw.start);
 #if defined(__AVX2__) && !defined(__AVX512F__)
-  if constexpr ((F == Fold::Max || F == Fold::Min) && std::is_same<T, float>::value && L % 8 == 0) {
+  if constexpr (F != Fold::SumPow && std::is_same<T, float>::value && L % 8 == 0) {
     // The same fold in explicit vectors: from the plain loop below, GCC kept one of the
     // four value accumulators of L = 32 on the stack, and each position then waited on a
     // store and a reload (channels-last global max of 64×32×28×28 ran at 0.6× PyTorch,
-    // adaptive max 7×7 with indices at 47 % of the read rate).
+    // adaptive max 7×7 with indices at 47 % of the read rate; L2 pooling of 64×32×28×28
+    // took 1.4–1.5× as long through the plain loop as in vectors). Each lane folds in the
+    // plain loop's order with the same roundings (x·x, then the sum).
     static_assert(L <= 32, "AVX2 has 16 vector registers");
     constexpr int V = L / 8;
+    const int64_t n = span_count(sw), step = sw.step * C;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 r[V];
     __m256i ri[V];
 #if defined(__FMA__)
-    if constexpr (!Idx) {
-      if (cl_extremes_probed<F, V>(xn, yq + c0, c0, C, sd, sh, sw, h_in, w_in)) return;
+    if constexpr (!Idx && (F == Fold::Max || F == Fold::Min)) {
+      if (cl_extremes_probed<F, V>(xc, yq, rows, sw, C)) return;
     }
 #endif
     for (int j = 0; j < V; ++j) {
-      r[j] = _mm256_set1_ps(fold_init<float>(F));
-      ri[j] = _mm256_set1_epi32(static_cast<int32_t>((sd.start * h_in + sh.start) * w_in + sw.start));
+      r[j] = _mm256_set1_ps(fold_init<float>(Cf));
+      ri[j] = _mm256_set1_epi32(first);
     }
-    for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-      for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-        for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-          const int64_t pos = (id * h_in + ih) * w_in + iw;
-          const float* xv = xn + pos * C + c0;
-          const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(pos)));
-          for (int j = 0; j < V; ++j) fold8<F, Idx>(r[j], ri[j], _mm256_loadu_ps(xv + 8 * j), pv);
+    for (int64_t k = 0; k < rows.n; ++k) {
+      const float* xv = xc + rows.at[k] + sw.start * C;
+      int32_t pos = rows.pos[k] + static_cast<int32_t>(sw.start);
+      for (int64_t t = 0; t < n; ++t, xv += step, pos += static_cast<int32_t>(sw.step)) {
+        const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(pos));
+        for (int j = 0; j < V; ++j) {
+          const __m256 x = _mm256_loadu_ps(xv + 8 * j);
+          if constexpr (F == Fold::Sum) r[j] = _mm256_add_ps(r[j], x);
+          if constexpr (F == Fold::SumAbs) r[j] = _mm256_add_ps(r[j], _mm256_andnot_ps(sign, x));
+          if constexpr (F == Fold::SumSq) r[j] = _mm256_add_ps(r[j], _mm256_mul_ps(x, x));
+          if constexpr (F == Fold::MaxAbs) r[j] = combine8<Fold::Max>(r[j], _mm256_andnot_ps(sign, x));
+          if constexpr (F == Fold::Max || F == Fold::Min) fold8<F, Idx>(r[j], ri[j], x, pv);
         }
       }
     }
+    // finish_fused in vectors: a / div, or for L1 and L2 lp_scaled_sum (then the root).
+    const bool scaled = F == Fold::Sum || ((F == Fold::SumAbs || F == Fold::SumSq) && div != kvol);
     for (int j = 0; j < V; ++j) {
-      _mm256_storeu_ps(yq + c0 + 8 * j, r[j]);
-      if constexpr (Idx) store_positions8(iq + c0 + 8 * j, ri[j]);
+      if (scaled) r[j] = _mm256_div_ps(r[j], _mm256_set1_ps(div));
+      if ((F == Fold::SumAbs || F == Fold::SumSq) && scaled) r[j] = _mm256_mul_ps(r[j], _mm256_set1_ps(kvol));
+      if constexpr (F == Fold::SumSq) r[j] = _mm256_sqrt_ps(r[j]);
+      _mm256_storeu_ps(yq + 8 * j, r[j]);
+      if constexpr (Idx) store_positions8(iq + 8 * j, ri[j]);
     }
     return;
   }
@@ -1500,22 +1515,17 @@ inline void cl_block(const T* __restrict xn, T* __restrict yq, int64_t* __restri
   T a[L];
   int32_t ai[Idx ? L : 1];
   for (int j = 0; j < L; ++j) a[j] = fold_init<T>(Cf);
-  if (Idx) {
-    const auto first = static_cast<int32_t>((sd.start * h_in + sh.start) * w_in + sw.start);
-    for (int j = 0; j < L; ++j) ai[j] = first;
-  }
-  for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-    for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-      for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
-        const int64_t pos = (id * h_in + ih) * w_in + iw;
-        const T* xv = xn + pos * C + c0;
-        const auto pos32 = static_cast<int32_t>(pos);
-        for (int j = 0; j < L; ++j) fold_lane<F, Idx>(a[j], ai[Idx ? j : 0], transform<F>(xv[j], pw), pos32);
-      }
+  if (Idx) for (int j = 0; j < L; ++j) ai[j] = first;
+  for (int64_t k = 0; k < rows.n; ++k) {
+    const T* row = xc + rows.at[k];
+    for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+      const T* xv = row + iw * C;
+      const int32_t pos = rows.pos[k] + static_cast<int32_t>(iw);
+      for (int j = 0; j < L; ++j) fold_lane<F, Idx>(a[j], ai[Idx ? j : 0], transform<F>(xv[j], pw), pos);
     }
   }
-  for (int j = 0; j < L; ++j) yq[c0 + j] = finish_fused<F>(a[j], div, kvol, inv_p);
-  if (Idx) for (int j = 0; j < L; ++j) iq[c0 + j] = ai[j];
+  for (int j = 0; j < L; ++j) yq[j] = finish_fused<F>(a[j], div, kvol, inv_p);
+  if (Idx) for (int j = 0; j < L; ++j) iq[j] = ai[j];
 }
 
 // Calls f(std::integral_constant<int, L>, c0) over C lanes in register blocks of 64
@@ -1549,7 +1559,7 @@ inline void for_wide_lane_blocks(int64_t C, Fn&& f) {
 // then finished into the output row. With indices (max and min), each accumulator lane
 // also keeps the int32 position of its value, starting at the window's first element;
 // rows come in d, h order and positions in w order, ATen's scan order, so ties and NaN
-// resolve as in cl_block. With indices the lanes go in blocks of 32, so each position is
+// resolve as in cl_window. With indices the lanes go in blocks of 32, so each position is
 // read in two or more passes, which the hardware prefetcher follows less well: prefetch
 // (the input kPrefetchWideBytes ahead, once per position) is then issued by hand.
 template <Fold F, bool Idx, typename T>
@@ -1649,9 +1659,48 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
   }
 }
 
-// Channels-last, float and double: each output position's C values are folded straight
-// into the output through register blocks (cl_block), one row of outputs at a
-// time so the D/H windows are computed once per row.
+// One output row of channels-last windows under 64 positions (or C of 32 or less): each
+// output position's C values are folded straight into the output through register
+// blocks (cl_window), over the row's window rows, which the caller computes once. Before,
+// each position ran three nested window loops that recomputed every row's offset with the
+// geometry reloaded from the stack, which cost about as much as a 2×2 window's additions:
+// on 64×32×28×28 (one thread, kernel alone, A/B in one process) max, min and average k2 s2
+// now take 0.71–0.92 of the time, k3 s2 p1 0.79–0.97. `prefetch` (see the caller) fetches
+// the window kPrefetchPositions ahead when its rows are short pieces.
+template <Fold F, bool Idx, typename T>
+void cl_row_narrow(const T* __restrict xn, T* __restrict yr, int64_t* __restrict yir, WindowRows rows,
+                   const std::vector<Span>& wspan, int64_t C, const T* div, T pw, T kvol, T inv_p, bool prefetch) {
+  constexpr Fold Cf = combine_of(F);
+  const int64_t w_out = static_cast<int64_t>(wspan.size());
+  for (int64_t ow = 0; ow < w_out; ++ow) {
+    const Span sw = wspan[ow];
+    if (prefetch && ow + kPrefetchPositions < w_out) {
+      const Span sp = wspan[ow + kPrefetchPositions];
+      if ((sp.end - sp.start) * C * int64_t(sizeof(T)) <= kPrefetchMaxPiece) {
+        for (int64_t k = 0; k < rows.n; ++k) {
+          const char* q0 = reinterpret_cast<const char*>(xn + rows.at[k] + sp.start * C);
+          const char* q1 = reinterpret_cast<const char*>(xn + rows.at[k] + sp.end * C);
+          for (; q0 < q1; q0 += 64) __builtin_prefetch(q0);
+        }
+      }
+    }
+    T* yq = yr + ow * C;
+    int64_t* iq = Idx ? yir + ow * C : nullptr;
+    if (rows.n == 0 || sw.start >= sw.end) {  // no element: ATen's 0 (average) or −inf
+      std::fill(yq, yq + C, Cf == Fold::Sum ? T(0) : fold_init<T>(F));
+      if (Idx) std::fill(iq, iq + C, int64_t(-1));
+      continue;
+    }
+    const T d = div[ow];
+    for_lane_blocks(C, [&](auto lanes, int64_t c0) {
+      cl_window<F, Idx, decltype(lanes)::value>(xn + c0, yq + c0, Idx ? iq + c0 : nullptr, rows, sw, C, pw, d, kvol,
+                                                inv_p);
+    });
+  }
+}
+
+// Channels-last, float and double: one row of outputs at a time, so the D/H windows are
+// computed once per row; small windows through cl_row_narrow, wide ones cl_row_wide.
 template <Fold F, bool Idx, typename T>
 void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   using A = acc_t<T>;
@@ -1687,41 +1736,33 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
   // 2; 16×64×56×56 → 7×7 and 64×64×28×28 → 1×1 50–60 % faster at 1 thread, but 4–9 %
   // slower at 2 (6.4 MB a thread stays in the caches), as 8×64×56×56 was at either.
   const bool prefetch_wide = input_bytes >= at::get_num_threads() * (int64_t(8) << 20);
+  const int64_t max_rows = extent(D) * extent(H);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<T> wide_acc(row_wide ? W.out * C : 0), wide_div(row_wide ? W.out : 0);
+    std::vector<T> wide_acc(row_wide ? W.out * C : 0), div(W.out);
     std::vector<int32_t> wide_pos(row_wide && Idx ? W.out * C : 0);
+    std::vector<int64_t> row_at(row_wide ? 0 : max_rows);
+    std::vector<int32_t> row_pos(row_wide ? 0 : max_rows);
     RowCounter at(begin, D.out, H.out);
     for (int64_t r = begin; r < end; ++r, at.next()) {
       const Span sd = win.dim[0][at.od], sh = win.dim[1][at.oh];
       const T* xn = x + at.plane * g.plane_in() * C;
+      T* yr = y + r * W.out * C;
+      int64_t* yir = Idx ? yi + r * W.out * C : nullptr;
+      for (int64_t ow = 0; ow < W.out; ++ow) div[ow] = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
       if (row_wide) {
-        for (int64_t ow = 0; ow < W.out; ++ow) wide_div[ow] = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        cl_row_wide<F, Idx>(xn, y + r * W.out * C, Idx ? yi + r * W.out * C : nullptr, wide_acc.data(),
-                            wide_pos.data(), C, sd, sh, wspan, H.in, W.in, pw, wide_div.data(),
-                            kvol, inv_p, prefetch_wide);
+        cl_row_wide<F, Idx>(xn, yr, yir, wide_acc.data(), wide_pos.data(), C, sd, sh, wspan, H.in, W.in, pw,
+                            div.data(), kvol, inv_p, prefetch_wide);
         continue;
       }
-      for (int64_t ow = 0; ow < W.out; ++ow) {
-        const Span sw = wspan[ow];
-        const int64_t piece = (wspan[ow].end - wspan[ow].start) * C * int64_t(sizeof(T));
-        if (prefetch && ow + kPrefetchPositions < W.out && piece <= kPrefetchMaxPiece) {
-          const Span sp = wspan[ow + kPrefetchPositions];
-          for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-            for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-              const char* q0 = reinterpret_cast<const char*>(xn + ((id * H.in + ih) * W.in + sp.start) * C);
-              const char* q1 = reinterpret_cast<const char*>(xn + ((id * H.in + ih) * W.in + sp.end) * C);
-              for (; q0 < q1; q0 += 64) __builtin_prefetch(q0);
-            }
-          }
+      int64_t n = 0;
+      for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+        for (int64_t ih = sh.start; ih < sh.end; ih += sh.step, ++n) {
+          row_pos[n] = static_cast<int32_t>((id * H.in + ih) * W.in);
+          row_at[n] = (id * H.in + ih) * W.in * C;
         }
-        const int64_t q = r * W.out + ow;
-        T* yq = y + q * C;
-        int64_t* iq = Idx ? yi + q * C : nullptr;
-        const A div = Cf == Fold::Sum ? A(divisor(at.od, at.oh, ow)) : A(1);
-        for_lane_blocks(C, [&](auto lanes, int64_t c0) {
-          cl_block<F, Idx, decltype(lanes)::value>(xn, yq, iq, c0, C, sd, sh, sw, H.in, W.in, pw, div, kvol, inv_p);
-        });
       }
+      cl_row_narrow<F, Idx>(xn, yr, yir, WindowRows{row_at.data(), row_pos.data(), n}, wspan, C, div.data(), pw, kvol,
+                            inv_p, prefetch);
     }
   });
 }
@@ -1732,7 +1773,7 @@ void forward_typed(const at::Tensor& x, at::Tensor& y, at::Tensor* yi, const Poo
   T* yp = y.data_ptr<T>();
   int64_t* ip = Idx ? yi->data_ptr<int64_t>() : nullptr;
   if (!p.g.channels_last) return forward_contiguous<F, Idx>(xp, yp, ip, p);
-  // The direct path keeps window positions as int32 (see cl_block).
+  // The direct path keeps window positions as int32 (see cl_window).
   const bool fits_int32 = p.g.plane_in() <= std::numeric_limits<int32_t>::max();
   if constexpr (std::is_same<T, acc_t<T>>::value) {
     if (!Idx || fits_int32) return forward_channels_last_direct<F, Idx>(xp, yp, ip, p);
