@@ -570,6 +570,34 @@ def test_signed_zero_ties_without_indices_keep_the_first_zero(k, s, p, d, c):
                 assert torch.equal(ours, theirs) and torch.equal(ours.signbit(), theirs.signbit())
 
 
+@pytest.mark.parametrize("h,w", [(2, 16), (28, 28), (6, 18), (4, 64), (8, 30), (6, 66), (7, 28)])
+def test_contiguous_2x2_stride2_on_short_rows(h, w):
+    """Contiguous k2 s2 on even maps 16 to 64 wide runs over row pairs in one loop
+    (pool2x2_s2_pairs), 8 outputs a step, the last step overlapping (w = 18, 28, 30);
+    66 wide, odd heights (the last row dropped) and ceil_mode take the row path. Every
+    fold without indices, against ATen: max and min bit-identical, signed zeros included;
+    NaN, ±inf, divisor_override."""
+    g = torch.Generator().manual_seed(h * 100 + w)
+    x = torch.randn(2, 3, h, w, generator=g).round(decimals=1)
+    x[torch.rand(x.shape, generator=g) < 0.2] = -0.0
+    x.view(-1)[::37] = float("nan")
+    x.view(-1)[5::41] = float("inf")
+    x.view(-1)[9::43] = -float("inf")
+    for ceil in (False, True):
+        for ours, theirs in [(fancy.max_pool2d(x, 2, ceil_mode=ceil), F.max_pool2d(x, 2, ceil_mode=ceil)),
+                             (fancy.min_pool2d(x, 2, ceil_mode=ceil), -F.max_pool2d(-x, 2, ceil_mode=ceil))]:
+            _eq(ours, theirs)
+            assert torch.equal(ours.signbit(), theirs.signbit())
+        for div in (None, 3):
+            torch.testing.assert_close(fancy.avg_pool2d(x, 2, ceil_mode=ceil, divisor_override=div),
+                                       F.avg_pool2d(x, 2, ceil_mode=ceil, divisor_override=div),
+                                       rtol=1e-6, atol=1e-6, equal_nan=True)
+    xf = x.nan_to_num(0.0, 3.0, -3.0)
+    for norm in (1.0, 2.0, math.inf):
+        torch.testing.assert_close(fancy.lp_pool2d(xf, norm, 2).double(),
+                                   _lp_reference(xf.double(), 2, norm, (2, 2), (2, 2), False), rtol=1e-6, atol=1e-6)
+
+
 def test_bfloat16_forward_accumulates_in_float():
     x = torch.randn(2, 5, 17, 19)
     xb = x.bfloat16()
