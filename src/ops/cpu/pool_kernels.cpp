@@ -1835,10 +1835,12 @@ void forward_channels_last_direct(const T* x, T* y, int64_t* yi, const PoolParam
                             div.data(), kvol, inv_p, prefetch_wide);
         continue;
       }
+      // Positions only with indices (the caller checked that the plane fits int32); 0
+      // otherwise, so the int32 position arithmetic in cl_window cannot overflow.
       int64_t n = 0;
       for (int64_t id = sd.start; id < sd.end; id += sd.step) {
         for (int64_t ih = sh.start; ih < sh.end; ih += sh.step, ++n) {
-          row_pos[n] = static_cast<int32_t>((id * H.in + ih) * W.in);
+          row_pos[n] = Idx ? static_cast<int32_t>((id * H.in + ih) * W.in) : 0;
           row_at[n] = (id * H.in + ih) * W.in * C;
         }
       }
