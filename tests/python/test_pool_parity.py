@@ -573,8 +573,9 @@ def test_signed_zero_ties_without_indices_keep_the_first_zero(k, s, p, d, c):
 @pytest.mark.parametrize("h,w", [(2, 16), (28, 28), (6, 18), (4, 64), (8, 30), (6, 66), (7, 28)])
 def test_contiguous_2x2_stride2_on_short_rows(h, w):
     """Contiguous k2 s2 on even maps 16 to 64 wide runs over row pairs in one loop
-    (pool2x2_s2_pairs), 8 outputs a step, the last step overlapping (w = 18, 28, 30);
-    66 wide, odd heights (the last row dropped) and ceil_mode take the row path. Every
+    (pool2x2_s2_pairs), 8 outputs a step, the last step overlapping (w = 18, 28, 30),
+    with ceil_mode too (even maps have no clipped window); 66 wide and odd heights (the
+    last row dropped, or a clipped window with ceil_mode) take the row path. Every
     fold without indices, against ATen: max and min bit-identical, signed zeros included;
     NaN, ±inf, divisor_override."""
     g = torch.Generator().manual_seed(h * 100 + w)
