@@ -1039,20 +1039,21 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
 // 2×2 windows of stride 2 without padding or dilation on 2-D maps of even height and
 // width from 16 to 64: the input is then one sequence of row pairs (across planes too),
 // each giving one output row, and the output is dense. One loop runs over a thread's
-// pairs, 8 outputs a step from 16 values of each row (split into even and odd columns by
-// in-lane shuffles), with no per-row set-up: through the row path below, whose set-up
-// per output row (plan, prefetch, call) cost more than its 14 outputs on 28-wide maps,
-// max k2 s2 of a contiguous 64×32×28×28 took 1.0–1.1 ms against 0.12–0.16 ms for x.sum().
+// pairs, each through stride2_avx2's 8-output steps, with no per-row set-up: through the
+// row path below, whose set-up per output row (plan, prefetch, call) cost more than its
+// 14 outputs on 28-wide maps, max k2 s2 of a contiguous 64×32×28×28 took 1.0–1.1 ms
+// against 0.12–0.16 ms for x.sum().
 // Kernel A/B (one process, all four ops, 1 and 2 threads): 64×32×28×28 0.27–0.32 of the
 // row path's time, 8×64×64×64 0.42–0.58, 16×64×56×56 0.88–1.09 at one thread (the memory's
 // pace) and 0.54–0.64 at two.
 // Each output folds its four values in ATen's scan order (row, then column; sums from
-// 0), so values, NaN and signed zeros come out as ATen's. Float max, min, average, L1, L2
-// and L∞ without indices, with AVX2; anything else returns false.
+// 0), so values, NaN and signed zeros come out as ATen's. Float max, min, average, L1 and
+// L2 without indices, with AVX2; anything else returns false.
 template <Fold F, typename T>
 bool pool2x2_s2_pairs(const T* x, T* y, const PoolParams& p) {
 #if defined(__AVX2__) && !defined(__AVX512F__)
-  if constexpr (std::is_same<T, float>::value && F != Fold::SumPow) {
+  if constexpr (std::is_same<T, float>::value &&
+                (F == Fold::Max || F == Fold::Min || F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq)) {
     const PoolGeometry& g = p.g;
     const auto& D = g.dim[0];
     const auto& H = g.dim[1];
@@ -1062,46 +1063,13 @@ bool pool2x2_s2_pairs(const T* x, T* y, const PoolParams& p) {
           W.in <= 64 && H.out == H.in / 2 && W.out == W.in / 2)) {
       return false;
     }
-    constexpr Fold Cf = combine_of(F);
-    // Average: the override or 4; Lp: lp_scaled_sum of a full window is the sum itself.
+    // Average: the override or 4; Lp: a full window's divisor is the kernel volume.
     const float div = F == Fold::Sum && p.divisor_override > 0 ? float(p.divisor_override) : 4.0f;
     const int64_t pairs = g.N * g.C * H.out, w_in = W.in, w_out = W.out;
-    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps(), d = _mm256_set1_ps(div);
-    auto step = [&](const float* a, const float* b, float* out) {
-      __m256 t[4];
-      for (int r = 0; r < 2; ++r) {
-        const float* row = r ? b : a;
-        const __m256 lo = _mm256_loadu_ps(row), hi = _mm256_loadu_ps(row + 8);
-        t[2 * r] = _mm256_shuffle_ps(lo, hi, 0x88);      // columns 0, 2, 4, ... (lanes 0 1 4 5 | 2 3 6 7)
-        t[2 * r + 1] = _mm256_shuffle_ps(lo, hi, 0xDD);  // columns 1, 3, 5, ...
-        if (F == Fold::SumAbs || F == Fold::MaxAbs) {
-          t[2 * r] = _mm256_andnot_ps(sign, t[2 * r]);
-          t[2 * r + 1] = _mm256_andnot_ps(sign, t[2 * r + 1]);
-        }
-        if (F == Fold::SumSq) {
-          t[2 * r] = _mm256_mul_ps(t[2 * r], t[2 * r]);
-          t[2 * r + 1] = _mm256_mul_ps(t[2 * r + 1], t[2 * r + 1]);
-        }
-      }
-      __m256 v;
-      if constexpr (Cf == Fold::Sum) {
-        v = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(zero, t[0]), t[1]), t[2]), t[3]);
-        if (F == Fold::Sum) v = _mm256_div_ps(v, d);
-        if (F == Fold::SumSq) v = _mm256_sqrt_ps(v);
-      } else {
-        v = combine8<Cf>(combine8<Cf>(combine8<Cf>(t[0], t[1]), t[2]), t[3]);
-      }
-      _mm256_storeu_ps(out, unshuffle8(v));
-    };
     at::parallel_for(0, pairs, std::max<int64_t>(1, 16384 / (2 * w_in)), [&](int64_t begin, int64_t end) {
       for (int64_t q = begin; q < end; ++q) {
-        const float* a = x + q * 2 * w_in;
-        float* out = y + q * w_out;
-        // The last 1–7 outputs get one more step ending at the row's end, which rewrites
-        // a few outputs with the same values.
-        int64_t o = 0;
-        for (; o + 8 <= w_out; o += 8) step(a + 2 * o, a + w_in + 2 * o, out + o);
-        if (o < w_out) step(a + 2 * (w_out - 8), a + w_in + 2 * (w_out - 8), out + w_out - 8);
+        const float* const rows[2] = {x + q * 2 * w_in, x + q * 2 * w_in + w_in};
+        stride2_avx2<F, 2, 2>(rows, y + q * w_out, 0, w_out, 0, div, 4.0f);  // all w_out ≥ 8 outputs
       }
     });
     return true;
