@@ -26,10 +26,16 @@ namespace {
 
 int reps = 11;
 
-// Median ms of each function, timed in alternation (f0, f1, ..., f0, f1, ...) after one
-// warm-up call each, so that this VM's drifts in speed (up to 1.5x within minutes) hit
-// every side alike. Rounds faster than 10 ms are repeated up to 101 times (about 100 ms
-// in all): medians of 11 sub-millisecond calls had moved by ±15 % between runs.
+// Median ms of each function, timed in alternation (f0, f1, ..., f0, f1, ...) so that this
+// VM's drifts in speed (up to 1.5x within minutes) hit every side alike. Each timed call
+// comes right after an untimed call of the same function, so every side (the x.sum()
+// reference included) is timed with the caches as its own previous call left them. Timed
+// straight after the other side's call instead, on a CPU whose last-level cache holds the
+// 51 MB input (260 MB on the Xeon of session 26) the reference ran after PyTorch's 80 ms
+// op and fancy right after the reference: x.sum() took 4.9 ms there against 2.0 ms warm,
+// so fancy's share of the read rate came out 2.5 times too high. Rounds faster than 10 ms
+// are repeated up to 101 times (about 100 ms in all): medians of 11 sub-millisecond calls
+// had moved by ±15 % between runs.
 std::vector<double> alternating_ms(const std::vector<std::function<void()>>& fs) {
   const auto start = std::chrono::steady_clock::now();
   for (const auto& f : fs) f();
@@ -38,6 +44,7 @@ std::vector<double> alternating_ms(const std::vector<std::function<void()>>& fs)
   std::vector<std::vector<double>> t(fs.size());
   for (int i = 0; i < rounds; ++i) {
     for (size_t j = 0; j < fs.size(); ++j) {
+      fs[j]();
       const auto a = std::chrono::steady_clock::now();
       fs[j]();
       t[j].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
@@ -121,7 +128,7 @@ int main(int argc, char** argv) {
                                {"64×32×28×28 CL", {64, 32, 28, 28}, true}};
 
   std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median of %d or more (up to 101 where a round takes under 10 ms), fancy, PyTorch (and x.sum()) timed in "
-              "alternation; times in ms; "
+              "alternation, each call right after an untimed one of its own; times in ms; "
               "ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
               cpu_name().c_str(), TORCH_VERSION, reps);
   std::printf("| op | shape | thr | fancy fwd | torch fwd | ratio | fancy BW%% | torch BW%% | fancy f+b | torch f+b | ratio |\n");

@@ -436,7 +436,7 @@ def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
 @pytest.mark.parametrize("w", [17, 28, 37, 112, 113])
 def test_stride2_sums_match_aten(w):
     """Average and Lp over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
-    AVX2 (shuffled taps, the last step of a row overlapping the one before); every
+    AVX2, 16 with AVX-512 on rows of 16 or more (shuffled taps, the last step of a row overlapping the one before); every
     padding, divisor rule and row length around the vector width must still match ATen
     within float32's 1e-6."""
     g = torch.Generator().manual_seed(w)
@@ -501,7 +501,8 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
 @pytest.mark.parametrize("w", [16, 21, 28, 37, 56])
 def test_stride2_extremes_bit_identical(w):
     """Max and min over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
-    AVX2 (with indices: int32 positions beside the values), the last step of a row
+    AVX2, 16 with AVX-512 (with indices: int32 positions beside the values, 8 at a
+    time), the last step of a row
     overlapping the one before it (14 outputs: steps at 0 and 6); values, indices, NaN and
     the sign of zero must equal ATen's scan, padded or not."""
     g = torch.Generator().manual_seed(w)
@@ -529,6 +530,25 @@ def test_stride2_extremes_bit_identical(w):
                 assert torch.equal(idx, ref_idx)
                 a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+
+
+@pytest.mark.parametrize("w", [20, 40, 66])
+def test_stride2_extremes_one_nan_at_every_position(w):
+    """Max and min over stride-2 windows without indices fold with plain max / min
+    instructions and a NaN probe over the row's inputs (8 outputs a step with AVX2, 16
+    with AVX-512), refolding NaN-exactly only the rows where the probe fired. A single NaN
+    at each position in turn (the last tap of a step's last window included) must come
+    out exactly where ATen's scan puts it, in every layout of the taps."""
+    g = torch.Generator().manual_seed(w)
+    base = torch.randn(1, 1, 4, w, generator=g)
+    for k, pad in ((2, 0), (3, 1), (3, 0)):
+        for j in range(w):
+            x = base.clone()
+            x[0, 0, 1, j] = float("nan")
+            for ours, theirs in ((fancy.max_pool2d(x, k, 2, pad), F.max_pool2d(x, k, 2, pad)),
+                                 (fancy.min_pool2d(x, k, 2, pad), -F.max_pool2d(-x, k, 2, pad))):
+                assert torch.equal(ours.isnan(), theirs.isnan()), (k, pad, j)
+                assert torch.equal(torch.nan_to_num(ours), torch.nan_to_num(theirs)), (k, pad, j)
 
 
 @pytest.mark.parametrize("k", [(2, 3), (3, 3), (2, 5), (3, 4)])

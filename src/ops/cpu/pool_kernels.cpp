@@ -667,17 +667,17 @@ inline void store_positions8(int64_t* out, __m256i ri) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ri, 1)));
 }
 
-// Runs step(o) over [lo, hi) 8 outputs at a time and returns the first output left to the
-// caller's scalar loop. The last 1–7 outputs of a range of 8 or more get one more step
-// ending at hi, which rewrites a few outputs with the same values (an output does not
+// Runs step(o) over [lo, hi) N outputs at a time and returns the first output left to the
+// caller's scalar loop. The last 1 to N − 1 outputs of a range of N or more get one more
+// step ending at hi, which rewrites a few outputs with the same values (an output does not
 // depend on which step computes it): on 14- and 56-output rows the scalar loop there
 // had cost as much as all the vector steps.
-template <class Step>
-int64_t steps8(int64_t lo, int64_t hi, Step step) {
+template <int N, class Step>
+int64_t steps(int64_t lo, int64_t hi, Step step) {
   int64_t o = lo;
-  for (; o + 8 <= hi; o += 8) step(o);
-  if (o < hi && hi - lo >= 8) {
-    step(hi - 8);
+  for (; o + N <= hi; o += N) step(o);
+  if (o < hi && hi - lo >= N) {
+    step(hi - N);
     o = hi;
   }
   return o;
@@ -697,39 +697,132 @@ inline void taps_stride2(const float* p, __m256 (&t)[K]) {
   }
 }
 
+// The vector operations stride2_avx2 needs, on 8 lanes (AVX2) and on 16 (AVX-512). Taps
+// come out of in-lane shuffles in a permuted window order, which `store` undoes.
+struct Lanes8 {
+  using V = __m256;
+  static constexpr int n = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V sqrt(V a) { return _mm256_sqrt_ps(a); }
+  static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static V max(V v, V a) { return _mm256_max_ps(v, a); }
+  static V min(V v, V a) { return _mm256_min_ps(v, a); }
+  template <Fold F>
+  static V combine(V a, V v) { return combine8<F>(a, v); }
+  using M = __m256;  // lanes where a NaN was met
+  static M no_nan() { return _mm256_setzero_ps(); }
+  static M nan_lanes(M m, V a, V b) { return _mm256_or_ps(m, _mm256_cmp_ps(a, b, _CMP_UNORD_Q)); }
+  static bool none(M m) { return _mm256_testz_ps(m, m); }
+  template <int K>
+  static void taps(const float* p, V (&t)[K]) { taps_stride2<K>(p, t); }
+  static void store(float* y, V v) { _mm256_storeu_ps(y, unshuffle8(v)); }
+};
+#if defined(__AVX512F__)
+struct Lanes16 {
+  using V = __m512;
+  static constexpr int n = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float v) { return _mm512_set1_ps(v); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V sqrt(V a) { return _mm512_sqrt_ps(a); }
+  static V abs(V a) { return _mm512_abs_ps(a); }
+  static V max(V v, V a) { return _mm512_max_ps(v, a); }
+  static V min(V v, V a) { return _mm512_min_ps(v, a); }
+  template <Fold F>
+  static V combine(V a, V v) {  // as combine8
+    const V m = F == Fold::Max ? _mm512_max_ps(v, a) : _mm512_min_ps(v, a);
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+  }
+  using M = __mmask16;
+  static M no_nan() { return 0; }
+  static M nan_lanes(M m, V a, V b) { return m | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
+  static bool none(M m) { return m == 0; }
+  // Tap j of window i is p[2i + j] (reads p[0..32]); the in-lane shuffles leave the
+  // windows in the order 0 1 8 9 | 2 3 10 11 | 4 5 12 13 | 6 7 14 15.
+  template <int K>
+  static void taps(const float* p, V (&t)[K]) {
+    static_assert(K == 2 || K == 3, "2 or 3 taps");
+    const V a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+    t[0] = _mm512_shuffle_ps(a, b, 0x88);
+    t[1] = _mm512_shuffle_ps(a, b, 0xDD);
+    if constexpr (K == 3) t[2] = _mm512_shuffle_ps(_mm512_loadu_ps(p + 1), _mm512_loadu_ps(p + 17), 0xDD);
+  }
+  static void store(float* y, V v) {
+    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+    _mm512_storeu_ps(y, _mm512_castpd_ps(_mm512_permutexvar_pd(order, _mm512_castps_pd(v))));
+  }
+};
+#endif
+
+// stride2_avx2 in lanes of L.
+template <class L, Fold F, int K, int R>
+int64_t stride2_lanes(const float* const (&rp)[R], float* __restrict y, int64_t lo, int64_t hi, int64_t pad,
+                      float div, float kvol) {
+  using V = typename L::V;
+  constexpr bool sum = F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs;
+  static_assert(sum || F == Fold::Max || F == Fold::Min, "a sum or an extreme");
+  if constexpr (!sum) {
+    // Max and min fold with plain max_ps / min_ps (one instruction instead of combine's
+    // three; vblendvps alone is three on Intel's cores), which keep the earlier value on
+    // ties as ATen does but drop a NaN tap. Any NaN among the row's inputs shows in `nan`,
+    // and then the row is folded again below with combine. The taps t[0] and t[1] of a
+    // step cover its inputs p[0..2n − 1]; t[K − 1] adds p[2n].
+    typename L::M nan = L::no_nan();
+    const int64_t end = steps<L::n>(lo, hi, [&](int64_t o) {
+      V a = L::zero();
+      for (int r = 0; r < R; ++r) {
+        V t[K];
+        L::template taps<K>(rp[r] + 2 * o - pad, t);
+        nan = L::nan_lanes(nan, t[0], t[K - 1]);
+        if (K == 3) nan = L::nan_lanes(nan, t[1], t[1]);
+        for (int k = 0; k < K; ++k) {
+          if (r == 0 && k == 0) a = t[k];
+          else a = F == Fold::Max ? L::max(t[k], a) : L::min(t[k], a);
+        }
+      }
+      L::store(y + o, a);
+    });
+    if (L::none(nan)) return end;
+  }
+  const V vdiv = L::set1(div), vk = L::set1(kvol);
+  const bool scaled = div != kvol;  // lp_scaled_sum
+  return steps<L::n>(lo, hi, [&](int64_t o) {
+    V a = L::zero();
+    for (int r = 0; r < R; ++r) {
+      V t[K];
+      L::template taps<K>(rp[r] + 2 * o - pad, t);
+      for (int k = 0; k < K; ++k) {
+        const V v = F == Fold::SumSq ? L::mul(t[k], t[k]) : F == Fold::SumAbs ? L::abs(t[k]) : t[k];
+        if (r == 0 && k == 0 && !sum) a = v;  // sums start from +0, as in direct_interior
+        else a = sum ? L::add(a, v) : L::template combine<F>(a, v);
+      }
+    }
+    if constexpr (F == Fold::Sum) a = L::div(a, vdiv);
+    if constexpr (F == Fold::SumAbs || F == Fold::SumSq) {
+      if (scaled) a = L::mul(L::div(a, vdiv), vk);
+      if (F == Fold::SumSq) a = L::sqrt(a);
+    }
+    L::store(y + o, a);
+  });
+}
+
 // direct_interior over R × K windows of stride 2 in float (K = 2 or 3), 8 outputs at a
-// time, in the same scan order and operations: sums (average, L1, L2) or extremes (max,
-// min without indices). Returns the first output left to the caller's loop.
+// time (16 with AVX-512 on ranges of 16 or more), in the same scan order and operations:
+// sums (average, L1, L2) or extremes (max, min without indices). Returns the first output
+// left to the caller's loop.
 template <Fold F, int K, int R>
 int64_t stride2_avx2(const float* const (&rp)[R], float* __restrict y, int64_t lo, int64_t hi, int64_t pad,
                      float div, float kvol) {
-  constexpr bool sum = F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs;
-  static_assert(sum || F == Fold::Max || F == Fold::Min, "a sum or an extreme");
-  auto term = [](__m256 v) {
-    if (F == Fold::SumSq) return _mm256_mul_ps(v, v);
-    if (F == Fold::SumAbs) return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
-    return v;
-  };
-  const __m256 vdiv = _mm256_set1_ps(div), vk = _mm256_set1_ps(kvol);
-  const bool scaled = div != kvol;  // lp_scaled_sum
-  return steps8(lo, hi, [&](int64_t o) {
-    __m256 a = _mm256_setzero_ps();
-    for (int r = 0; r < R; ++r) {
-      __m256 t[K];
-      taps_stride2<K>(rp[r] + 2 * o - pad, t);
-      for (int k = 0; k < K; ++k) {
-        const __m256 v = term(t[k]);
-        if (r == 0 && k == 0 && !sum) a = v;  // sums start from +0, as in direct_interior
-        else a = sum ? _mm256_add_ps(a, v) : combine8<F>(a, v);
-      }
-    }
-    if constexpr (F == Fold::Sum) a = _mm256_div_ps(a, vdiv);
-    if constexpr (F == Fold::SumAbs || F == Fold::SumSq) {
-      if (scaled) a = _mm256_mul_ps(_mm256_div_ps(a, vdiv), vk);
-      if (F == Fold::SumSq) a = _mm256_sqrt_ps(a);
-    }
-    _mm256_storeu_ps(y + o, unshuffle8(a));
-  });
+#if defined(__AVX512F__)
+  if (hi - lo >= 16) return stride2_lanes<Lanes16, F, K, R>(rp, y, lo, hi, pad, div, kvol);
+#endif
+  return stride2_lanes<Lanes8, F, K, R>(rp, y, lo, hi, pad, div, kvol);
 }
 // stride2_avx2 for max and min with indices: each value lane has its int32 position
 // beside it (fold8), widened to int64 when stored. rel[r][k] + 2·o is the position of
@@ -739,7 +832,7 @@ int64_t stride2_indices_avx2(const float* const (&rp)[R], const int64_t (&rel)[R
                              int64_t* __restrict yi, int64_t lo, int64_t hi, int64_t pad) {
   // 2i for the windows i that taps_stride2 leaves in each lane: 0 1 4 5 | 2 3 6 7.
   const __m256i lane = _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14);
-  return steps8(lo, hi, [&](int64_t o) {
+  return steps<8>(lo, hi, [&](int64_t o) {
     __m256 a = _mm256_setzero_ps();
     __m256i ai = _mm256_setzero_si256();
     for (int r = 0; r < R; ++r) {
@@ -782,11 +875,7 @@ __attribute__((always_inline)) inline void direct_interior(const T* const* rows,
   int64_t o = lo;
 #if defined(__AVX2__)
   constexpr bool sum = F == Fold::Sum || F == Fold::SumSq || F == Fold::SumAbs;
-#if defined(__AVX512F__)
-  constexpr bool vector = sum && K == 3;  // the other cases were measured on AVX2 only
-#else
   constexpr bool vector = sum || F == Fold::Max || F == Fold::Min;
-#endif
   if constexpr (std::is_same<T, float>::value && !Idx && S == 2 && (K == 2 || K == 3) && vector) {
     o = stride2_avx2<F, K, R>(rp, y, lo, hi, pad, div, kvol);
   }
@@ -887,10 +976,10 @@ template <typename T>
 using DirectFn = void (*)(const DirectCall<T>&, const T* const*, const int64_t*, T*, int64_t*, int64_t);
 
 // Whether direct_interior takes max and min without indices over stride-2 windows with
-// stride2_avx2 (float, AVX2 builds).
+// stride2_avx2 (float, AVX2 and AVX-512 builds).
 template <Fold F, typename T>
 constexpr bool stride2_extremes_in_avx2() {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   return std::is_same<T, float>::value && (F == Fold::Max || F == Fold::Min);
 #else
   return false;
@@ -982,11 +1071,11 @@ void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n, const
 template <Fold F, typename A>
 void combine_rows(const A* __restrict a, const A* __restrict b, A* __restrict out, int64_t n) {
   int64_t o = 0;
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   // Explicit, so that short rows (14 outputs) have no scalar tail: its compares branch,
   // and on real data they mispredict.
   if constexpr (std::is_same<A, float>::value) {
-    o = steps8(0, n, [&](int64_t i) {
+    o = steps<8>(0, n, [&](int64_t i) {
       _mm256_storeu_ps(out + i, combine8<F>(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
     });
   }
@@ -1051,7 +1140,7 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
 // L2 without indices, with AVX2; anything else returns false.
 template <Fold F, typename T>
 bool pool2x2_s2_pairs(const T* x, T* y, const PoolParams& p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   if constexpr (std::is_same<T, float>::value &&
                 (F == Fold::Max || F == Fold::Min || F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq)) {
     const PoolGeometry& g = p.g;
