@@ -27,27 +27,30 @@ namespace {
 int reps = 11;
 
 // Median ms of each function, timed in alternation (f0, f1, ..., f0, f1, ...) so that this
-// VM's drifts in speed (up to 1.5x within minutes) hit every side alike. Each timed call
-// comes right after an untimed call of the same function, so every side (the x.sum()
-// reference included) is timed with the caches as its own previous call left them. Timed
-// straight after the other side's call instead, on a CPU whose last-level cache holds the
-// 51 MB input (260 MB on the Xeon of session 26) the reference ran after PyTorch's 80 ms
-// op and fancy right after the reference: x.sum() took 4.9 ms there against 2.0 ms warm,
-// so fancy's share of the read rate came out 2.5 times too high. Rounds faster than 10 ms
-// are repeated up to 101 times (about 100 ms in all): medians of 11 sub-millisecond calls
-// had moved by ±15 % between runs.
+// VM's drifts in speed (up to 1.5x within minutes) hit every side alike. In each round a
+// function first runs back to back for kRampMs untimed (at least once), then its calls
+// are timed for kTimedMs (at least one). The ramp is there because the memory path
+// clocks down within milliseconds of light memory traffic: on the session-26 Xeon, x.sum()
+// of the 51 MB input took 4.9 ms after an 80 ms pause (a sleep, Python, or PyTorch's
+// 80 ms max_pool2d) and 2.0 ms only after 15-20 ms of streaming (5.0 4.9 4.0 3.4 2.7 2.1
+// 2.0 ms in a row). Timed straight after the other side's call instead, the x.sum()
+// reference ran slow after PyTorch's op and fancy ran fast after the reference, which
+// made fancy's share of the read rate up to 2.5 times too high there.
+constexpr double kRampMs = 25.0, kTimedMs = 10.0;
 std::vector<double> alternating_ms(const std::vector<std::function<void()>>& fs) {
-  const auto start = std::chrono::steady_clock::now();
-  for (const auto& f : fs) f();
-  const double round_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  const int rounds = std::max(reps, std::min(101, static_cast<int>(100.0 / std::max(round_ms, 1e-3))));
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point a) { return std::chrono::duration<double, std::milli>(clock::now() - a).count(); };
   std::vector<std::vector<double>> t(fs.size());
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; i < reps; ++i) {
     for (size_t j = 0; j < fs.size(); ++j) {
-      fs[j]();
-      const auto a = std::chrono::steady_clock::now();
-      fs[j]();
-      t[j].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+      const auto ramp = clock::now();
+      do fs[j](); while (since(ramp) < kRampMs);
+      const auto timed = clock::now();
+      do {
+        const auto a = clock::now();
+        fs[j]();
+        t[j].push_back(since(a));
+      } while (since(timed) < kTimedMs);
     }
   }
   std::vector<double> med;
@@ -127,8 +130,8 @@ int main(int argc, char** argv) {
                                {"64×32×28×28", {64, 32, 28, 28}, false},
                                {"64×32×28×28 CL", {64, 32, 28, 28}, true}};
 
-  std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median of %d or more (up to 101 where a round takes under 10 ms), fancy, PyTorch (and x.sum()) timed in "
-              "alternation, each call right after an untimed one of its own; times in ms; "
+  std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median over %d rounds, fancy, PyTorch (and x.sum()) timed in "
+              "alternation, each side in each round after 25 ms of its own untimed calls, then every call for 10 ms (at least one); times in ms; "
               "ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
               cpu_name().c_str(), TORCH_VERSION, reps);
   std::printf("| op | shape | thr | fancy fwd | torch fwd | ratio | fancy BW%% | torch BW%% | fancy f+b | torch f+b | ratio |\n");

@@ -1027,60 +1027,86 @@ struct RowCounter {
 
 // ---------------------------------------------------------------- 3×3 / 2, padding 1
 // Max or min pooling without indices over 3×3 windows of stride 2 and padding 1 on maps
-// of even width (the ResNet stem's pool, W = 2·OW), one (n, c) plane at a time. Along W,
-// output o of the flattened plane reads input 2o − 1, 2o, 2o + 1 — across rows too — so
-// one long loop folds every row of the plane (each input row serves two output rows),
-// and each row's first output, whose window is clipped to 2 columns, is redone. Then
-// each output row combines its 2–3 folded rows. Row first, then column: the extreme
-// ATen's scan picks (ties keep the earlier row, then column; NaN propagates).
+// of even width (the ResNet stem's pool, W = 2·OW), one (n, c) plane at a time, one
+// output row at a time: each input row is folded along W once (output o reads 2o − 1,
+// 2o, 2o + 1; the first window, clipped to 2 columns, apart) into a ring of the last
+// three folded rows, since it serves two output rows, and each output row combines its
+// 2–3 folded rows. Row first, then column: the extreme ATen's scan picks (ties keep the
+// earlier row, then column; NaN propagates). The folds use plain max / min instructions
+// and a NaN probe; a row with a NaN is folded again NaN-exactly, and so is the combine of
+// every output row it serves.
+// Kernel A/B on the session-26 Xeon (AVX-512) against the previous session's paths (one
+// long fold over the whole plane, or for planes of 16 KB or more the direct path's vector
+// steps): 16×64×112×112 0.85–0.96 at one thread, 0.77 at two; 64×64×56×56 0.83–0.87;
+// 16×64×224×224 0.86–0.92; 1×64×112×112 (cache-resident) 0.67–0.72; 64×32×28×28
+// 1.04–1.06 at one thread, 1.19 at two (14-output rows: two overlapping steps a row).
 
-// h[o] for o in [lo, hi).
-template <Fold F, typename A>
-void fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int64_t hi) {
+#if defined(__AVX2__)
+// h[o] for o in [o, hi) in steps of L's lanes when the range holds one (the last step
+// overlapping, as in steps), and advances o past what it did. Exact: the
+// NaN-exact combine; otherwise plain max_ps / min_ps (exact when no input is NaN: they
+// keep the earlier value on ties), and the result says whether an input was NaN.
+template <class L, Fold F, bool Exact>
+bool fold3_stride2_lanes(const float* __restrict x, float* __restrict h, int64_t& o, int64_t hi) {
+  typename L::M nan = L::no_nan();
+  o = steps<L::n>(o, hi, [&](int64_t i) {
+    typename L::V t[3];  // x[2i − 1], x[2i], x[2i + 1]
+    L::template taps<3>(x + 2 * i - 1, t);
+    if constexpr (Exact) {
+      L::store(h + i, L::template combine<F>(L::template combine<F>(t[0], t[1]), t[2]));
+    } else {
+      nan = L::nan_lanes(L::nan_lanes(nan, t[0], t[2]), t[1], t[1]);
+      L::store(h + i, F == Fold::Max ? L::max(t[2], L::max(t[1], t[0])) : L::min(t[2], L::min(t[1], t[0])));
+    }
+  });
+  return !L::none(nan);
+}
+#endif
+
+// h[o] for o in [lo, hi); whether an input was NaN (then, unless Exact, h is not
+// NaN-exact and the caller folds again with Exact).
+template <Fold F, bool Exact, typename A>
+bool fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int64_t hi) {
   int64_t o = lo;
+  bool nan = false;
 #if defined(__AVX2__)
   if constexpr (std::is_same<A, float>::value && (F == Fold::Max || F == Fold::Min)) {
-    // 8 outputs from 17 inputs split by in-lane shuffles, one 64-bit permute to restore
-    // the lane order. The compiler's own version used three lane-crossing permutes.
-    for (; o + 8 <= hi; o += 8) {
-      __m256 t0, t1, t2;  // x[2o − 1], x[2o], x[2o + 1]
-      taps3_stride2(x + 2 * o - 1, t0, t1, t2);
-      _mm256_storeu_ps(h + o, unshuffle8(combine8<F>(combine8<F>(t0, t1), t2)));
-    }
+    // Outputs from in-lane shuffles, one 64-bit permute to restore the lane order. The
+    // compiler's own version used three lane-crossing permutes.
+#if defined(__AVX512F__)
+    nan = fold3_stride2_lanes<Lanes16, F, Exact>(x, h, o, hi);
+#endif
+    nan = fold3_stride2_lanes<Lanes8, F, Exact>(x, h, o, hi) || nan;
   }
 #endif
-  for (; o < hi; ++o) h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
-}
-
-// The fold of a whole plane, h[o] for o in [1, n), in steps of 256 outputs; each step
-// first asks for the same stretch of `next` (the following plane, or nullptr), so that
-// the next plane arrives while this one is folded, at the rate this loop reads.
-template <Fold F, typename A>
-void fold3_stride2_flat(const A* __restrict x, A* __restrict h, int64_t n, const char* next) {
-  constexpr int64_t kStep = 256;
-  for (int64_t lo = 1; lo < n; lo += kStep) {
-    const int64_t hi = std::min(n, lo + kStep);
-    if (next != nullptr) {
-      const int64_t end = 2 * hi * int64_t(sizeof(A));
-      for (int64_t off = 2 * lo * int64_t(sizeof(A)); off < end; off += 64) __builtin_prefetch(next + off);
-    }
-    fold3_stride2_range<F>(x, h, lo, hi);
+  for (; o < hi; ++o) {
+    h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
+    nan = nan || h[o] != h[o];  // the exact combine keeps any NaN
   }
+  return nan;
 }
 
-template <Fold F, typename A>
-void combine_rows(const A* __restrict a, const A* __restrict b, A* __restrict out, int64_t n) {
+// out = a ⊕ b (⊕ c): the folded rows of one output's window in scan order. Exact:
+// NaN-exact; otherwise plain max / min, exact when no row holds a NaN.
+template <Fold F, bool Exact, typename A>
+void combine_rows(const A* __restrict a, const A* __restrict b, const A* __restrict c, A* __restrict out,
+                  int64_t n) {
   int64_t o = 0;
 #if defined(__AVX2__)
   // Explicit, so that short rows (14 outputs) have no scalar tail: its compares branch,
   // and on real data they mispredict.
   if constexpr (std::is_same<A, float>::value) {
+    auto fold = [](__m256 u, __m256 v) {
+      return Exact ? combine8<F>(u, v) : F == Fold::Max ? _mm256_max_ps(v, u) : _mm256_min_ps(v, u);
+    };
     o = steps<8>(0, n, [&](int64_t i) {
-      _mm256_storeu_ps(out + i, combine8<F>(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+      __m256 r = fold(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+      if (c != nullptr) r = fold(r, _mm256_loadu_ps(c + i));
+      _mm256_storeu_ps(out + i, r);
     });
   }
 #endif
-  for (; o < n; ++o) out[o] = combine<F>(a[o], b[o]);
+  for (; o < n; ++o) out[o] = c != nullptr ? combine<F>(combine<F>(a[o], b[o]), c[o]) : combine<F>(a[o], b[o]);
 }
 
 template <Fold F, typename T>
@@ -1092,32 +1118,46 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
         H.p == 1 && W.p == 1 && H.d == 1 && W.d == 1 && W.in == 2 * W.out && H.in >= 2 && W.in >= 2)) {
     return false;
   }
-  // A folded plane of 16 KB or more no longer stays in L1 beside the input stream; there
-  // the direct path's vector steps (stride2_avx2) are faster: 112×112 maps 8–9 % (A/B in
-  // one process), 150×150 5 %, 224×224 even. On smaller maps this path's one long loop
-  // wins (28×28: 1.4 against 2.7 ms, 56×56: 2.8 against 3.2 ms).
-  if (stride2_extremes_in_avx2<F, T>() && H.in * W.out * int64_t(sizeof(T)) >= (int64_t(16) << 10)) return false;
   const int64_t planes = g.N * g.C * D.in, h_out = H.out, w_out = W.out, h_in = H.in, w_in = W.in;
   at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
-    std::vector<T> h(h_in * w_out), t(w_out);
+    // The folded rows (along W) of the last three input rows, row ih in slot ih % 3, and
+    // whether each held a NaN (then it was folded NaN-exactly, and so is its combine).
+    std::vector<T> ring(3 * w_out);
+    bool ring_nan[3] = {false, false, false};
+    const T* x_end = x + e * h_in * w_in;
     for (int64_t q = b; q < e; ++q) {
       const T* xp = x + q * h_in * w_in;
-      const char* next = q + 1 < e ? reinterpret_cast<const char*>(xp + h_in * w_in) : nullptr;
-      fold3_stride2_flat<F>(xp, h.data(), h_in * w_out, next);
-      for (int64_t ih = 0; ih < h_in; ++ih) h[ih * w_out] = combine<F>(xp[ih * w_in], xp[ih * w_in + 1]);
       T* yp = y + q * h_out * w_out;
+      int64_t folded = 0;  // input rows of this plane folded so far
       for (int64_t oh = 0; oh < h_out; ++oh) {
         const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
-        const T* first = h.data() + r0 * w_out;
-        T* out = yp + oh * w_out;
-        if (r1 - r0 == 1) {
-          std::copy(first, first + w_out, out);
-        } else if (r1 - r0 == 2) {
-          combine_rows<F>(first, first + w_out, out, w_out);
-        } else {
-          combine_rows<F>(first, first + w_out, t.data(), w_out);
-          combine_rows<F>(t.data(), first + 2 * w_out, out, w_out);
+        for (; folded < r1; ++folded) {
+          const T* xr = xp + folded * w_in;
+          // Ask for a later input row (of the next plane near the end): the hardware
+          // prefetcher alone left this loop waiting on the memory.
+          const T* later = xr + kPrefetchRows * w_in;
+          if (later + w_in <= x_end) {
+            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) {
+              __builtin_prefetch(reinterpret_cast<const char*>(later) + off);
+            }
+          }
+          T* hr = ring.data() + (folded % 3) * w_out;
+          bool nan = fold3_stride2_range<F, false>(xr, hr, 1, w_out) || xr[0] != xr[0];
+          if (nan) fold3_stride2_range<F, true>(xr, hr, 1, w_out);
+          hr[0] = combine<F>(xr[0], xr[1]);  // the window clipped by the padding
+          ring_nan[folded % 3] = nan;
         }
+        const T* rows[3];
+        bool nan = false;
+        for (int64_t r = r0; r < r1; ++r) {
+          rows[r - r0] = ring.data() + (r % 3) * w_out;
+          nan = nan || ring_nan[r % 3];
+        }
+        T* out = yp + oh * w_out;
+        const T* third = r1 - r0 == 3 ? rows[2] : nullptr;
+        if (r1 - r0 == 1) std::copy(rows[0], rows[0] + w_out, out);
+        else if (nan) combine_rows<F, true>(rows[0], rows[1], third, out, w_out);
+        else combine_rows<F, false>(rows[0], rows[1], third, out, w_out);
       }
     }
   });
