@@ -1589,7 +1589,7 @@ struct WindowRows {
   int64_t n;
 };
 
-#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+#if defined(__AVX2__) && defined(__FMA__)
 // Max or min without indices of 8·V channels-last lanes over a long window (32 positions
 // or more, as in global pooling), NaN-blind: max_ps(x, r) keeps r on ties, as the exact
 // fold does, but drops a NaN x, so x·0 is added to a probe alongside (NaN exactly when x
@@ -1635,7 +1635,7 @@ inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restr
                       int64_t C, T pw, T div, T kvol, T inv_p) {
   constexpr Fold Cf = combine_of(F);
   const auto first = rows.pos[0] + static_cast<int32_t>(sw.start);
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   if constexpr (F != Fold::SumPow && std::is_same<T, float>::value && L % 8 == 0) {
     // The same fold in explicit vectors: from the plain loop below, GCC kept one of the
     // four value accumulators of L = 32 on the stack, and each position then waited on a
@@ -1643,7 +1643,12 @@ inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restr
     // adaptive max 7×7 with indices at 47 % of the read rate; L2 pooling of 64×32×28×28
     // took 1.4–1.5× as long through the plain loop as in vectors). Each lane folds in the
     // plain loop's order with the same roundings (x·x, then the sum).
-    static_assert(L <= 32, "AVX2 has 16 vector registers");
+    // AVX2 has 16 vector registers, AVX-512 32 (the 64-lane blocks of for_lane_blocks).
+#if defined(__AVX512F__)
+    static_assert(L <= 64, "8 value and 8 position vectors");
+#else
+    static_assert(L <= 32, "4 value and 4 position vectors");
+#endif
     constexpr int V = L / 8;
     const int64_t n = span_count(sw), step = sw.step * C;
     const __m256 sign = _mm256_set1_ps(-0.0f);
