@@ -131,9 +131,9 @@ int main(int argc, char** argv) {
                                {"64×32×28×28 CL", {64, 32, 28, 28}, true}};
 
   std::printf("# fancy pooling benchmark\n\nCPU: %s; LibTorch %s; median over %d rounds, fancy, PyTorch (and x.sum()) timed in "
-              "alternation, each side in each round after 25 ms of its own untimed calls, then every call for 10 ms (at least one); times in ms; "
-              "ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
-              cpu_name().c_str(), TORCH_VERSION, reps);
+              "alternation, each side in each round after %.0f ms of its own untimed calls, then every call for %.0f ms (at least one); "
+              "times in ms; ratio = PyTorch / fancy; BW%% = (bytes in + out) / time as a share of x.sum()'s read rate.\n\n",
+              cpu_name().c_str(), TORCH_VERSION, reps, kRampMs, kTimedMs);
   std::printf("| op | shape | thr | fancy fwd | torch fwd | ratio | fancy BW%% | torch BW%% | fancy f+b | torch f+b | ratio |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& shape : shapes) {

@@ -1124,7 +1124,7 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
     // whether each held a NaN (then it was folded NaN-exactly, and so is its combine).
     std::vector<T> ring(3 * w_out);
     bool ring_nan[3] = {false, false, false};
-    const T* x_end = x + e * h_in * w_in;
+    const int64_t rows_end = e * h_in;  // the input rows of this thread's planes end there
     for (int64_t q = b; q < e; ++q) {
       const T* xp = x + q * h_in * w_in;
       T* yp = y + q * h_out * w_out;
@@ -1135,11 +1135,10 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
           const T* xr = xp + folded * w_in;
           // Ask for a later input row (of the next plane near the end): the hardware
           // prefetcher alone left this loop waiting on the memory.
-          const T* later = xr + kPrefetchRows * w_in;
-          if (later + w_in <= x_end) {
-            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) {
-              __builtin_prefetch(reinterpret_cast<const char*>(later) + off);
-            }
+          const int64_t later = q * h_in + folded + kPrefetchRows;  // row index in x
+          if (later < rows_end) {
+            const char* p = reinterpret_cast<const char*>(x + later * w_in);
+            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) __builtin_prefetch(p + off);
           }
           T* hr = ring.data() + (folded % 3) * w_out;
           bool nan = fold3_stride2_range<F, false>(xr, hr, 1, w_out) || xr[0] != xr[0];
