@@ -29,8 +29,9 @@ int reps = 11;
 // Median ms of each function, timed in alternation (f0, f1, ..., f0, f1, ...) so that this
 // VM's drifts in speed (up to 1.5x within minutes) hit every side alike. In each round a
 // function first runs back to back for kRampMs untimed (at least once), then its calls
-// are timed for kTimedMs (at least one). The ramp is there because the memory path
-// clocks down within milliseconds of light memory traffic: on the session-26 Xeon, x.sum()
+// are timed for kTimedMs (at least one). The ramp is there because streaming reads slow
+// down within milliseconds of light memory traffic (as with uncore frequency scaling;
+// the VM gives no way to check): on the session-26 Xeon, x.sum()
 // of the 51 MB input took 4.9 ms after an 80 ms pause (a sleep, Python, or PyTorch's
 // 80 ms max_pool2d) and 2.0 ms only after 15-20 ms of streaming (5.0 4.9 4.0 3.4 2.7 2.1
 // 2.0 ms in a row). Timed straight after the other side's call instead, the x.sum()
