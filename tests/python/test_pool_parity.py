@@ -436,9 +436,9 @@ def test_unpool_gradient(nd, k, s, p, d, ceil, seed):
 @pytest.mark.parametrize("w", [17, 28, 37, 112, 113])
 def test_stride2_sums_match_aten(w):
     """Average and Lp over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
-    AVX2, 16 with AVX-512 on rows of 16 or more (shuffled taps, the last step of a row overlapping the one before); every
-    padding, divisor rule and row length around the vector width must still match ATen
-    within float32's 1e-6."""
+    AVX2, 16 with AVX-512 on rows of 16 or more (shuffled taps, the last step of a row
+    overlapping the one before); every padding, divisor rule and row length around the
+    vector width must still match ATen within float32's 1e-6."""
     g = torch.Generator().manual_seed(w)
     x = torch.randn(2, 3, 9, w, generator=g)
     for k, pad, ceil, inc, div in itertools.product((3, (2, 3), 2, (3, 2)), (0, 1), (False, True), (True, False),
@@ -502,9 +502,9 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
 def test_stride2_extremes_bit_identical(w):
     """Max and min over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
     AVX2, 16 with AVX-512 (with indices: int32 positions beside the values, 8 at a
-    time), the last step of a row
-    overlapping the one before it (14 outputs: steps at 0 and 6); values, indices, NaN and
-    the sign of zero must equal ATen's scan, padded or not."""
+    time), the last step of a row overlapping the one before it (14 outputs: steps at 0
+    and 6); values, indices, NaN and the sign of zero must equal ATen's scan, padded or
+    not."""
     g = torch.Generator().manual_seed(w)
     for trial in range(6):
         x = torch.randn(2, 3, 7, w, generator=g)
