@@ -697,8 +697,9 @@ inline void taps_stride2(const float* p, __m256 (&t)[K]) {
   }
 }
 
-// The vector operations stride2_avx2 needs, on 8 lanes (AVX2) and on 16 (AVX-512). Taps
-// come out of in-lane shuffles in a permuted window order, which `store` undoes.
+// The vector operations of the stride-2 steps (stride2_avx2 and the 3×3/2 planes' row
+// fold), on 8 lanes (AVX2) and on 16 (AVX-512). Taps come out of in-lane shuffles in a
+// permuted window order, which `store` undoes.
 struct Lanes8 {
   using V = __m256;
   static constexpr int n = 8;
