@@ -498,6 +498,36 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
 
 
+@pytest.mark.parametrize("h", [1, 2, 3, 4, 5, 8])
+def test_3x3_stride2_pad1_sum_planes_bit_identical(h):
+    """Average and Lp 3x3/2 pad 1 take a plane-at-a-time path with AVX-512 (16 outputs a
+    step from output 0, the taps outside the input read as +0, masked loads and stores at
+    a row's end): every width around the 16- and 32-lane steps, every row count of a
+    window, ceil_mode, both divisor rules and an override must give ATen's average bit for
+    bit (a window of -0 summing to +0, NaN and inf where ATen has them); L1 and L2 match
+    the float64 composition, and (1, 3, 3) windows over 3-D inputs take the path too."""
+    g = torch.Generator().manual_seed(h)
+    for w in list(range(1, 40)) + [47, 48, 49, 63, 64, 65, 111, 112, 113]:
+        x = torch.randn(2, 2, h, w, generator=g) * 3
+        x[0, 0, :, :2] = -0.0
+        x[0, 0, :, -2:] = -0.0
+        x[1, 1] = -0.0
+        x[0, 1, 0, 0] = float("nan")
+        x[0, 1, -1, -1] = float("inf")
+        for ceil, inc, div in itertools.product((False, True), (True, False), (None, 5)):
+            ours, theirs = fancy.avg_pool2d(x, 3, 2, 1, ceil, inc, div), F.avg_pool2d(x, 3, 2, 1, ceil, inc, div)
+            _eq(ours, theirs)
+            assert torch.equal(ours.signbit(), theirs.signbit()), (w, ceil, inc, div)
+        finite = x.nan_to_num(0.0, 0.0, 0.0)
+        for p, ceil in itertools.product((1.0, 2.0), (False, True)):
+            ref = (F.avg_pool2d(finite.double().abs() ** p, 3, 2, 1, ceil, True) * 9) ** (1 / p)
+            torch.testing.assert_close(fancy.lp_pool2d(finite, p, 3, 2, ceil, 1), ref.float(), rtol=1e-6, atol=1e-6)
+    x = torch.randn(2, 3, 4, 2 * h + 1, 20, generator=g)
+    for ceil in (False, True):
+        _eq(fancy.avg_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1), ceil),
+            F.avg_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1), ceil))
+
+
 @pytest.mark.parametrize("w", [16, 21, 28, 37, 56])
 def test_stride2_extremes_bit_identical(w):
     """Max and min over 2- and 3-wide windows of stride 2 take 8 outputs at a time with
