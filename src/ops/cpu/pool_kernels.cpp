@@ -1035,7 +1035,7 @@ struct RowCounter {
 // 2–3 folded rows. Row first, then column: the extreme ATen's scan picks (ties keep the
 // earlier row, then column; NaN propagates). The folds use plain max / min instructions
 // and a NaN probe; a row with a NaN is folded again NaN-exactly, and so is the combine of
-// every output row it serves.
+// every output row it serves. Float with AVX-512 takes pool3x3_s2p1_planes below instead.
 // Kernel A/B on the session-26 Xeon (AVX-512) against the previous session's paths (one
 // long fold over the whole plane, or for planes of 16 KB or more the direct path's vector
 // steps): 16×64×112×112 0.85–0.96 at one thread, 0.77 at two; 64×64×56×56 0.83–0.87;
@@ -1063,6 +1063,109 @@ bool fold3_stride2_lanes(const float* __restrict x, float* __restrict h, int64_t
   return !L::none(nan);
 }
 #endif
+
+// h[o] for o in [lo, hi); whether an input was NaN (then, unless Exact, h is not
+// NaN-exact and the caller folds again with Exact).
+template <Fold F, bool Exact, typename A>
+bool fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int64_t hi) {
+  int64_t o = lo;
+  bool nan = false;
+#if defined(__AVX2__)
+  if constexpr (std::is_same<A, float>::value && (F == Fold::Max || F == Fold::Min)) {
+    // Outputs from in-lane shuffles, one 64-bit permute to restore the lane order. The
+    // compiler's own version used three lane-crossing permutes.
+    nan = fold3_stride2_lanes<Lanes8, F, Exact>(x, h, o, hi);
+  }
+#endif
+  for (; o < hi; ++o) {
+    h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
+    nan = nan || h[o] != h[o];  // the exact combine keeps any NaN
+  }
+  return nan;
+}
+
+// Row x of 2·n values folded along W into h[0, n), output 0's window clipped to x[0, 2),
+// and whether the row held a NaN (then h was folded NaN-exactly).
+template <Fold F, typename A>
+bool fold3_row(const A* x, A* h, int64_t n) {
+  const bool nan = fold3_stride2_range<F, false>(x, h, 1, n) || x[0] != x[0];
+  if (nan) fold3_stride2_range<F, true>(x, h, 1, n);
+  h[0] = combine<F>(x[0], x[1]);  // the window clipped by the padding
+  return nan;
+}
+
+// out = a ⊕ b (⊕ c): the folded rows of one output's window in scan order. Exact:
+// NaN-exact; otherwise plain max / min, exact when no row holds a NaN.
+template <Fold F, bool Exact, typename A>
+void combine_rows(const A* __restrict a, const A* __restrict b, const A* __restrict c, A* __restrict out,
+                  int64_t n) {
+  int64_t o = 0;
+#if defined(__AVX2__)
+  // Explicit, so that short rows (14 outputs) have no scalar tail: its compares branch,
+  // and on real data they mispredict.
+  if constexpr (std::is_same<A, float>::value) {
+    auto fold = [](__m256 u, __m256 v) {
+      return Exact ? combine8<F>(u, v) : F == Fold::Max ? _mm256_max_ps(v, u) : _mm256_min_ps(v, u);
+    };
+    o = steps<8>(0, n, [&](int64_t i) {
+      __m256 r = fold(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+      if (c != nullptr) r = fold(r, _mm256_loadu_ps(c + i));
+      _mm256_storeu_ps(out + i, r);
+    });
+  }
+#endif
+  for (; o < n; ++o) out[o] = c != nullptr ? combine<F>(combine<F>(a[o], b[o]), c[o]) : combine<F>(a[o], b[o]);
+}
+
+template <Fold F, typename T>
+bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
+  const auto& D = g.dim[0];
+  const auto& H = g.dim[1];
+  const auto& W = g.dim[2];
+  if (!(D.k == 1 && D.s == 1 && D.p == 0 && !g.adaptive && H.k == 3 && W.k == 3 && H.s == 2 && W.s == 2 &&
+        H.p == 1 && W.p == 1 && H.d == 1 && W.d == 1 && W.in == 2 * W.out && H.in >= 2 && W.in >= 2)) {
+    return false;
+  }
+  const int64_t planes = g.N * g.C * D.in, h_out = H.out, w_out = W.out, h_in = H.in, w_in = W.in;
+  at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
+    // The folded rows (along W) of the last three input rows, row ih in slot ih % 3, and
+    // whether each held a NaN (then it was folded NaN-exactly, and so is its combine).
+    std::vector<T> ring(3 * w_out);
+    bool ring_nan[3] = {false, false, false};
+    const int64_t rows_end = e * h_in;  // the input rows of this thread's planes end there
+    for (int64_t q = b; q < e; ++q) {
+      const T* xp = x + q * h_in * w_in;
+      T* yp = y + q * h_out * w_out;
+      int64_t folded = 0;  // input rows of this plane folded so far
+      for (int64_t oh = 0; oh < h_out; ++oh) {
+        const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
+        for (; folded < r1; ++folded) {
+          const T* xr = xp + folded * w_in;
+          // Ask for a later input row (of the next plane near the end): the hardware
+          // prefetcher alone left this loop waiting on the memory.
+          const int64_t later = q * h_in + folded + kPrefetchRows;  // row index in x
+          if (later < rows_end) {
+            const char* p = reinterpret_cast<const char*>(x + later * w_in);
+            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) __builtin_prefetch(p + off);
+          }
+          ring_nan[folded % 3] = fold3_row<F>(xr, ring.data() + (folded % 3) * w_out, w_out);
+        }
+        const T* rows[3];
+        bool nan = false;
+        for (int64_t r = r0; r < r1; ++r) {
+          rows[r - r0] = ring.data() + (r % 3) * w_out;
+          nan = nan || ring_nan[r % 3];
+        }
+        T* out = yp + oh * w_out;
+        const T* third = r1 - r0 == 3 ? rows[2] : nullptr;
+        if (r1 - r0 == 1) std::copy(rows[0], rows[0] + w_out, out);
+        else if (nan) combine_rows<F, true>(rows[0], rows[1], third, out, w_out);
+        else combine_rows<F, false>(rows[0], rows[1], third, out, w_out);
+      }
+    }
+  });
+  return true;
+}
 
 #if defined(__AVX512F__)
 // A row's 3-wide stride-2 windows, 16 outputs at a time from output 0: the taps x[2i − 1],
@@ -1109,172 +1212,73 @@ class RowTaps16 {
 };
 #endif
 
-// h[o] for o in [lo, hi); whether an input was NaN (then, unless Exact, h is not
-// NaN-exact and the caller folds again with Exact).
-template <Fold F, bool Exact, typename A>
-bool fold3_stride2_range(const A* __restrict x, A* __restrict h, int64_t lo, int64_t hi) {
-  int64_t o = lo;
-  bool nan = false;
-#if defined(__AVX2__)
-  if constexpr (std::is_same<A, float>::value && (F == Fold::Max || F == Fold::Min)) {
-    // Outputs from in-lane shuffles, one 64-bit permute to restore the lane order. The
-    // compiler's own version used three lane-crossing permutes.
-    nan = fold3_stride2_lanes<Lanes8, F, Exact>(x, h, o, hi);
-  }
-#endif
-  for (; o < hi; ++o) {
-    h[o] = combine<F>(combine<F>(x[2 * o - 1], x[2 * o]), x[2 * o + 1]);
-    nan = nan || h[o] != h[o];  // the exact combine keeps any NaN
-  }
-  return nan;
-}
-
-#if defined(__AVX512F__)
-// fold3_stride2_range over a whole row, output 0 included, with RowTaps16.
-template <Fold F, bool Exact>
-bool fold3_row16(const float* __restrict x, float* __restrict h, int64_t n) {
-  RowTaps16 taps(x, 2 * n, fold_init<float>(F));
-  __mmask16 nan = 0;
-  for (int64_t o = 0; o < n; o += 16) {
-    __m512 t[3];
-    taps.next(o, t);
-    if constexpr (Exact) {
-      _mm512_storeu_ps(h + o, Lanes16::combine<F>(Lanes16::combine<F>(t[0], t[1]), t[2]));
-    } else {
-      nan = taps.nan_lanes(nan);
-      _mm512_storeu_ps(h + o, F == Fold::Max ? _mm512_max_ps(t[2], _mm512_max_ps(t[1], t[0]))
-                                             : _mm512_min_ps(t[2], _mm512_min_ps(t[1], t[0])));
-    }
-  }
-  return nan != 0;
-}
-#endif
-
-// Row x of 2·n values folded along W into h[0, n), output 0's window clipped to x[0, 2),
-// and whether the row held a NaN (then h was folded NaN-exactly). With AVX-512, h has
-// room for n rounded up to 16.
-template <Fold F, typename A>
-bool fold3_row(const A* x, A* h, int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same<A, float>::value) {
-    const bool nan = fold3_row16<F, false>(x, h, n);
-    if (nan) fold3_row16<F, true>(x, h, n);
-    return nan;
-  }
-#endif
-  const bool nan = fold3_stride2_range<F, false>(x, h, 1, n) || x[0] != x[0];
-  if (nan) fold3_stride2_range<F, true>(x, h, 1, n);
-  h[0] = combine<F>(x[0], x[1]);  // the window clipped by the padding
-  return nan;
-}
-
-// out = a ⊕ b (⊕ c): the folded rows of one output's window in scan order. Exact:
-// NaN-exact; otherwise plain max / min, exact when no row holds a NaN.
-template <Fold F, bool Exact, typename A>
-void combine_rows(const A* __restrict a, const A* __restrict b, const A* __restrict c, A* __restrict out,
-                  int64_t n) {
-  int64_t o = 0;
-#if defined(__AVX2__)
-  // Explicit, so that short rows (14 outputs) have no scalar tail: its compares branch,
-  // and on real data they mispredict.
-  if constexpr (std::is_same<A, float>::value) {
-    auto fold = [](__m256 u, __m256 v) {
-      return Exact ? combine8<F>(u, v) : F == Fold::Max ? _mm256_max_ps(v, u) : _mm256_min_ps(v, u);
-    };
-    o = steps<8>(0, n, [&](int64_t i) {
-      __m256 r = fold(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-      if (c != nullptr) r = fold(r, _mm256_loadu_ps(c + i));
-      _mm256_storeu_ps(out + i, r);
-    });
-  }
-#endif
-  for (; o < n; ++o) out[o] = c != nullptr ? combine<F>(combine<F>(a[o], b[o]), c[o]) : combine<F>(a[o], b[o]);
-}
-
-template <Fold F, typename T>
-bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
-  const auto& D = g.dim[0];
-  const auto& H = g.dim[1];
-  const auto& W = g.dim[2];
-  if (!(D.k == 1 && D.s == 1 && D.p == 0 && !g.adaptive && H.k == 3 && W.k == 3 && H.s == 2 && W.s == 2 &&
-        H.p == 1 && W.p == 1 && H.d == 1 && W.d == 1 && W.in == 2 * W.out && H.in >= 2 && W.in >= 2)) {
-    return false;
-  }
-  const int64_t planes = g.N * g.C * D.in, h_out = H.out, w_out = W.out, h_in = H.in, w_in = W.in;
-  at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
-    // The folded rows (along W) of the last three input rows, row ih in slot ih % 3, and
-    // whether each held a NaN (then it was folded NaN-exactly, and so is its combine).
-    const int64_t ring_w = (w_out + 15) / 16 * 16;  // fold3_row's room
-    std::vector<T> ring_buf(3 * ring_w + 64 / sizeof(T));
-    T* ring = ring_buf.data() + ((64 - reinterpret_cast<uintptr_t>(ring_buf.data()) % 64) % 64) / sizeof(T);
-    bool ring_nan[3] = {false, false, false};
-    const int64_t rows_end = e * h_in;  // the input rows of this thread's planes end there
-    for (int64_t q = b; q < e; ++q) {
-      const T* xp = x + q * h_in * w_in;
-      T* yp = y + q * h_out * w_out;
-      int64_t folded = 0;  // input rows of this plane folded so far
-      for (int64_t oh = 0; oh < h_out; ++oh) {
-        const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
-        for (; folded < r1; ++folded) {
-          const T* xr = xp + folded * w_in;
-          // Ask for a later input row (of the next plane near the end): the hardware
-          // prefetcher alone left this loop waiting on the memory.
-          const int64_t later = q * h_in + folded + kPrefetchRows;  // row index in x
-          if (later < rows_end) {
-            const char* p = reinterpret_cast<const char*>(x + later * w_in);
-            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) __builtin_prefetch(p + off);
-          }
-          ring_nan[folded % 3] = fold3_row<F>(xr, ring + (folded % 3) * ring_w, w_out);
-        }
-        const T* rows[3];
-        bool nan = false;
-        for (int64_t r = r0; r < r1; ++r) {
-          rows[r - r0] = ring + (r % 3) * ring_w;
-          nan = nan || ring_nan[r % 3];
-        }
-        T* out = yp + oh * w_out;
-        const T* third = r1 - r0 == 3 ? rows[2] : nullptr;
-        if (r1 - r0 == 1) std::copy(rows[0], rows[0] + w_out, out);
-        else if (nan) combine_rows<F, true>(rows[0], rows[1], third, out, w_out);
-        else combine_rows<F, false>(rows[0], rows[1], third, out, w_out);
-      }
-    }
-  });
-  return true;
-}
-
-// Average, L1 and L2 pooling over 3×3 windows of stride 2 and padding 1 (any size,
-// ceil_mode either way), one (n, c) plane at a time, one output row at a time, 16 outputs
-// a step with RowTaps16: no per-row set-up and no scalar edges. Each output adds its 9
-// taps in ATen's scan order (row, then column, from +0), the taps outside the input
-// reading +0: adding +0 to a sum that starts from +0 changes nothing (it cannot become −0),
-// so every output is bit-identical to the direct path's. That path (a driver per output
-// row, a scalar first window, 12 loads split across cache lines per 16 outputs) had taken
-// 30 ns per input row on cache-resident 112×112 maps.
+// ---------------------------------------------------------------- 3×3 / 2, padding 1, AVX-512
+// Max, min, average, L1 and L2 pooling without indices over 3×3 windows of stride 2 and
+// padding 1 (any size, ceil_mode either way, every divisor rule), float with AVX-512: one
+// (n, c) plane at a time, one output row at a time, 16 outputs a step from output 0
+// through RowTaps16, with no per-row set-up and no scalar edges. Each output folds its 9
+// taps in ATen's scan order (row, then column); taps outside the input read as the fold's
+// identity. Sums start from +0, and adding +0 to a sum that starts from +0 changes nothing
+// (it cannot become −0), so every output is bit-identical to the direct path's. Max and
+// min fold with plain max / min and a NaN probe over the inputs read; a step whose inputs
+// held a NaN is folded again with the exact combine.
+// Kernel A/B on the session-27 Xeon, one thread unless marked, against the direct path
+// (sums: a driver per output row, a scalar first window, 12 loads split across cache
+// lines per 16 outputs, 30 ns an input row on cache-resident 112×112 maps) and the ring
+// above (max, min): 16×64×112×112 average 0.44, L2 0.67, max 0.70 (0.93 at two threads),
+// min 0.86; 64×32×28×28 max and min 0.70. Folding the three rows of each output row in
+// registers costs less than storing each folded row into the ring and loading it back.
 #if defined(__AVX512F__)
 template <Fold F, int R>
-void sum3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict y, int64_t w_out, float row_div,
-                     const float* col_div, float div_override) {
-  RowTaps16 taps[3] = {RowTaps16(rows[0], w_in, 0.0f), RowTaps16(rows[1], w_in, 0.0f),
-                       RowTaps16(rows[2], w_in, 0.0f)};  // the first R are used
+void pool3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict y, int64_t w_out, float row_div,
+                      const float* col_div, float div_override) {
+  constexpr bool sum = F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq;
+  const float pad = sum ? 0.0f : fold_init<float>(F);
+  RowTaps16 taps[3] = {RowTaps16(rows[0], w_in, pad), RowTaps16(rows[1], w_in, pad),
+                       RowTaps16(rows[2], w_in, pad)};  // the first R are used
   const __m512 kvol = _mm512_set1_ps(9.0f);
+  // The probe covers the inputs a step loads; the last of them is also the next step's
+  // first tap (x[2i − 1] of its output 0), so a NaN there makes both steps exact.
+  bool nan_before = false;
   for (int64_t o = 0; o < w_out; o += 16) {
-    __m512 a = _mm512_setzero_ps();
+    __m512 t[3][3];
+    __mmask16 loaded_nan = 0;
     for (int r = 0; r < R; ++r) {
-      __m512 t[3];
-      taps[r].next(o, t);
-      for (int k = 0; k < 3; ++k) {
-        a = _mm512_add_ps(a, F == Fold::SumSq ? _mm512_mul_ps(t[k], t[k]) : F == Fold::SumAbs ? _mm512_abs_ps(t[k]) : t[k]);
-      }
+      taps[r].next(o, t[r]);
+      if (!sum) loaded_nan = taps[r].nan_lanes(loaded_nan);
     }
-    const __m512 div = div_override > 0 ? _mm512_set1_ps(div_override)
-                                        : _mm512_mul_ps(_mm512_set1_ps(row_div), _mm512_loadu_ps(col_div + o));
-    if constexpr (F == Fold::Sum) {
-      a = _mm512_div_ps(a, div);
-    } else {  // lp_scaled_sum: sum / div · K where the divisor is not the volume (rarely)
-      const __mmask16 scaled = _mm512_cmp_ps_mask(div, kvol, _CMP_NEQ_UQ);
-      if (scaled) a = _mm512_mask_mul_ps(a, scaled, _mm512_div_ps(a, div), kvol);
-      if (F == Fold::SumSq) a = _mm512_sqrt_ps(a);
+    const bool nan = loaded_nan != 0 || nan_before;
+    nan_before = loaded_nan != 0;
+    __m512 a = _mm512_setzero_ps();
+    if constexpr (sum) {
+      for (int r = 0; r < R; ++r) {
+        for (int k = 0; k < 3; ++k) {
+          const __m512 v = t[r][k];
+          a = _mm512_add_ps(a, F == Fold::SumSq ? _mm512_mul_ps(v, v) : F == Fold::SumAbs ? _mm512_abs_ps(v) : v);
+        }
+      }
+      const __m512 div = div_override > 0 ? _mm512_set1_ps(div_override)
+                                          : _mm512_mul_ps(_mm512_set1_ps(row_div), _mm512_loadu_ps(col_div + o));
+      if constexpr (F == Fold::Sum) {
+        a = _mm512_div_ps(a, div);
+      } else {  // lp_scaled_sum: sum / div · K where the divisor is not the volume (rarely)
+        const __mmask16 scaled = _mm512_cmp_ps_mask(div, kvol, _CMP_NEQ_UQ);
+        if (scaled) a = _mm512_mask_mul_ps(a, scaled, _mm512_div_ps(a, div), kvol);
+        if (F == Fold::SumSq) a = _mm512_sqrt_ps(a);
+      }
+    } else {
+      a = t[0][0];
+      for (int r = 0; r < R; ++r) {
+        for (int k = r == 0 ? 1 : 0; k < 3; ++k) {
+          a = F == Fold::Max ? _mm512_max_ps(t[r][k], a) : _mm512_min_ps(t[r][k], a);  // ties keep a
+        }
+      }
+      if (nan) {  // a NaN tap was dropped: the NaN-exact combine, in the same order
+        a = t[0][0];
+        for (int r = 0; r < R; ++r) {
+          for (int k = r == 0 ? 1 : 0; k < 3; ++k) a = Lanes16::combine<F>(a, t[r][k]);
+        }
+      }
     }
     _mm512_mask_storeu_ps(y + o, RowTaps16::lanes(w_out - o), a);
   }
@@ -1282,9 +1286,10 @@ void sum3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict y
 #endif
 
 template <Fold F, typename T>
-bool sum3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
+bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
 #if defined(__AVX512F__)
-  if constexpr (std::is_same<T, float>::value && (F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq)) {
+  if constexpr (std::is_same<T, float>::value && (F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq ||
+                                                  F == Fold::Max || F == Fold::Min)) {
     const PoolGeometry& g = p.g;
     const auto& D = g.dim[0];
     const auto& H = g.dim[1];
@@ -1314,9 +1319,9 @@ bool sum3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
           float* out = y + (q * h_out + oh) * w_out;
           const float row_div = float(divisor.rows(0, oh));
           switch (r1 - r0) {
-            case 3: sum3x3_s2p1_row<F, 3>(rows, w_in, out, w_out, row_div, col_div.data(), div_override); break;
-            case 2: sum3x3_s2p1_row<F, 2>(rows, w_in, out, w_out, row_div, col_div.data(), div_override); break;
-            default: sum3x3_s2p1_row<F, 1>(rows, w_in, out, w_out, row_div, col_div.data(), div_override);
+            case 3: pool3x3_s2p1_row<F, 3>(rows, w_in, out, w_out, row_div, col_div.data(), div_override); break;
+            case 2: pool3x3_s2p1_row<F, 2>(rows, w_in, out, w_out, row_div, col_div.data(), div_override); break;
+            default: pool3x3_s2p1_row<F, 1>(rows, w_in, out, w_out, row_div, col_div.data(), div_override);
           }
         }
       }
@@ -1433,12 +1438,14 @@ template <Fold F, bool Idx, typename T>
 void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   using A = acc_t<T>;
   const auto& g = p.g;
+  if constexpr (!Idx) {
+    if (pool3x3_s2p1_planes<F>(x, y, p)) return;
+  }
   if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && !std::is_same<T, c10::BFloat16>::value) {
     if (extreme3x3_s2p1_planes<F>(x, y, g)) return;
   }
   if constexpr (!Idx) {
     if (pool2x2_s2_pairs<F>(x, y, p)) return;
-    if (sum3x3_s2p1_planes<F>(x, y, p)) return;
   }
   if constexpr (!Idx) {
     // One window over each whole plane (global pooling, 1×1 adaptive): one reduction per
