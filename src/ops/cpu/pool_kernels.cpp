@@ -721,6 +721,12 @@ struct Lanes8 {
   template <int K>
   static void taps(const float* p, V (&t)[K]) { taps_stride2<K>(p, t); }
   static void store(float* y, V v) { _mm256_storeu_ps(y, unshuffle8(v)); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store_in_order(float* y, V v) { _mm256_storeu_ps(y, v); }
+#if defined(__FMA__)
+  static V probe(V pr, V x) { return _mm256_fmadd_ps(x, _mm256_setzero_ps(), pr); }  // x·0: NaN for NaN, ±inf
+#endif
+  static bool any_nan(V v) { return _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0; }
 };
 #if defined(__AVX512F__)
 struct Lanes16 {
@@ -758,6 +764,10 @@ struct Lanes16 {
     const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
     _mm512_storeu_ps(y, _mm512_castpd_ps(_mm512_permutexvar_pd(order, _mm512_castps_pd(v))));
   }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store_in_order(float* y, V v) { _mm512_storeu_ps(y, v); }
+  static V probe(V pr, V x) { return _mm512_fmadd_ps(x, _mm512_setzero_ps(), pr); }
+  static bool any_nan(V v) { return _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0; }
 };
 #endif
 
@@ -1764,71 +1774,41 @@ struct WindowRows {
 };
 
 #if defined(__AVX2__) && defined(__FMA__)
-// Max or min without indices of 8·V channels-last lanes over a long window (32 positions
-// or more, as in global pooling), NaN-blind: max_ps(x, r) keeps r on ties, as the exact
-// fold does, but drops a NaN x, so x·0 is added to a probe alongside (NaN exactly when x
+// Max or min without indices of L::n·V channels-last lanes over a window of min_elements
+// or more (32 with 8 lanes, as in global pooling; any with 16), NaN-blind: max_ps(x, r)
+// keeps r on ties, as the exact fold does, but drops a NaN x, so x·0 is added to a probe alongside (NaN exactly when x
 // is NaN or ±inf). Returns false, having written nothing, when the window is short or
 // the probe saw NaN or ±inf: the caller's exact fold (max, NaN compare, blend: three
 // operations a vector instead of two) then takes it. Channels-last global max of
 // 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
-template <Fold F, int V>
-inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C) {
+// With 16 lanes (AVX-512) the max and the probe are two operations on the two ports
+// 512-bit operations use, against the exact fold's three in 8-lane halves: channels-last
+// max 3×3/2 pad 1 of 1×64×56×56 (cache-resident) had taken 85 cycles an output position
+// through the exact fold.
+template <class L, Fold F, int V>
+inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C,
+                               int64_t min_elements) {
   const int64_t n = span_count(sw);
-  if (rows.n * n < 32) return false;
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 r[V], probe[V];
+  if (rows.n * n < min_elements) return false;
+  typename L::V r[V], probe[V];
   for (int j = 0; j < V; ++j) {
-    r[j] = _mm256_set1_ps(fold_init<float>(F));
-    probe[j] = zero;
+    r[j] = L::set1(fold_init<float>(F));
+    probe[j] = L::zero();
   }
   for (int64_t k = 0; k < rows.n; ++k) {
     const float* xv = xc + rows.at[k] + sw.start * C;
     for (int64_t t = 0; t < n; ++t, xv += sw.step * C) {
       for (int j = 0; j < V; ++j) {
-        const __m256 x = _mm256_loadu_ps(xv + 8 * j);
-        r[j] = F == Fold::Max ? _mm256_max_ps(x, r[j]) : _mm256_min_ps(x, r[j]);
-        probe[j] = _mm256_fmadd_ps(x, zero, probe[j]);
+        const typename L::V x = L::load(xv + L::n * j);
+        r[j] = F == Fold::Max ? L::max(x, r[j]) : L::min(x, r[j]);
+        probe[j] = L::probe(probe[j], x);
       }
     }
   }
-  __m256 any = probe[0];
-  for (int j = 1; j < V; ++j) any = _mm256_add_ps(any, probe[j]);
-  if (_mm256_movemask_ps(_mm256_cmp_ps(any, any, _CMP_UNORD_Q)) != 0) return false;
-  for (int j = 0; j < V; ++j) _mm256_storeu_ps(y + 8 * j, r[j]);
-  return true;
-}
-#endif
-
-#if defined(__AVX512F__)
-// cl_extremes_probed in 16-lane vectors and for windows of any length: a max (min) and a
-// probe a vector per element, two operations on the two ports 512-bit operations use,
-// against the exact fold's three (max, NaN compare, blend) in 8-lane halves. Channels-
-// last max 3×3/2 pad 1 of 1×64×56×56 (cache-resident) had taken 85 cycles an output
-// position through the exact fold.
-template <Fold F, int V>
-inline bool cl_extremes_probed16(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw,
-                                 int64_t C) {
-  const int64_t n = span_count(sw);
-  const __m512 zero = _mm512_setzero_ps();
-  __m512 r[V], probe[V];
-  for (int j = 0; j < V; ++j) {
-    r[j] = _mm512_set1_ps(fold_init<float>(F));
-    probe[j] = zero;
-  }
-  for (int64_t k = 0; k < rows.n; ++k) {
-    const float* xv = xc + rows.at[k] + sw.start * C;
-    for (int64_t t = 0; t < n; ++t, xv += sw.step * C) {
-      for (int j = 0; j < V; ++j) {
-        const __m512 x = _mm512_loadu_ps(xv + 16 * j);
-        r[j] = F == Fold::Max ? _mm512_max_ps(x, r[j]) : _mm512_min_ps(x, r[j]);
-        probe[j] = _mm512_fmadd_ps(x, zero, probe[j]);
-      }
-    }
-  }
-  __m512 any = probe[0];
-  for (int j = 1; j < V; ++j) any = _mm512_add_ps(any, probe[j]);
-  if (_mm512_cmp_ps_mask(any, any, _CMP_UNORD_Q) != 0) return false;
-  for (int j = 0; j < V; ++j) _mm512_storeu_ps(y + 16 * j, r[j]);
+  typename L::V any = probe[0];
+  for (int j = 1; j < V; ++j) any = L::add(any, probe[j]);
+  if (L::any_nan(any)) return false;
+  for (int j = 0; j < V; ++j) L::store_in_order(y + L::n * j, r[j]);
   return true;
 }
 #endif
@@ -1864,12 +1844,12 @@ inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restr
     __m256i ri[V];
 #if defined(__AVX512F__)
     if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && L % 16 == 0) {
-      if (cl_extremes_probed16<F, L / 16>(xc, yq, rows, sw, C)) return;
+      if (cl_extremes_probed<Lanes16, F, L / 16>(xc, yq, rows, sw, C, 0)) return;
     }
 #endif
 #if defined(__FMA__)
     if constexpr (!Idx && (F == Fold::Max || F == Fold::Min)) {
-      if (cl_extremes_probed<F, V>(xc, yq, rows, sw, C)) return;
+      if (cl_extremes_probed<Lanes8, F, V>(xc, yq, rows, sw, C, 32)) return;
     }
 #endif
     for (int j = 0; j < V; ++j) {
