@@ -477,10 +477,13 @@ def test_direct_rows_bit_identical_with_edges(w):
         _eq(fancy.min_pool2d(x, k, s, p, 1, ceil, True)[1], F.max_pool2d(-x, k, s, p, 1, ceil, True)[1])
 
 
-@pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4), (28, 28), (9, 30)])
+@pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4), (28, 28), (9, 30), (1, 1), (4, 33),
+                                 (3, 65), (7, 97), (5, 128), (5, 129), (6, 200)])
 def test_3x3_stride2_pad1_planes_bit_identical(h, w):
-    """Max and min 3x3/2 pad 1 without indices on even widths take a plane-at-a-time path
-    (rows folded first); values, NaN and the sign of zero must equal ATen's scan."""
+    """Max and min 3x3/2 pad 1 without indices take a plane-at-a-time path (with AVX-512:
+    planes up to 64 outputs wide top to bottom, each row's taps kept for the next output
+    row; wider ones a row at a time); values, NaN and the sign of zero must equal ATen's
+    scan, with ceil_mode either way."""
     g = torch.Generator().manual_seed(h * 100 + w)
     for trial in range(6):
         x = torch.randn(2, 3, h, w, generator=g)
@@ -489,10 +492,11 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
             x[x == 0] = torch.where(torch.rand(int((x == 0).sum()), generator=g) < 0.5, -0.0, 0.0)
         if trial % 3 == 2:
             x[torch.rand(x.shape, generator=g) < 0.05] = float("nan")
-        for dt in (torch.float32, torch.float64):
+        for dt, ceil in itertools.product((torch.float32, torch.float64), (False, True)):
             xt = x.to(dt)
-            for ours, theirs in ((fancy.max_pool2d(xt, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1)),
-                                 (fancy.min_pool2d(xt, 3, 2, 1), -F.max_pool2d(-xt, 3, 2, 1))):
+            for ours, theirs in ((fancy.max_pool2d(xt, 3, 2, 1, ceil_mode=ceil), F.max_pool2d(xt, 3, 2, 1, ceil_mode=ceil)),
+                                 (fancy.min_pool2d(xt, 3, 2, 1, ceil_mode=ceil),
+                                  -F.max_pool2d(-xt, 3, 2, 1, ceil_mode=ceil))):
                 assert torch.equal(ours.isnan(), theirs.isnan())
                 a, b = torch.nan_to_num(ours), torch.nan_to_num(theirs)
                 assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
@@ -502,12 +506,13 @@ def test_3x3_stride2_pad1_planes_bit_identical(h, w):
 def test_3x3_stride2_pad1_sum_planes_bit_identical(h):
     """Average and Lp 3x3/2 pad 1 take a plane-at-a-time path with AVX-512 (16 outputs a
     step from output 0, the taps outside the input read as +0, masked loads and stores at
-    a row's end): every width around the 16- and 32-lane steps, every row count of a
+    a row's end; planes up to 64 outputs wide top to bottom, wider ones a row at a time):
+    every width around the 16- and 32-lane steps and the 64-output switch, every row count of a
     window, ceil_mode, both divisor rules and an override must give ATen's average bit for
     bit (a window of -0 summing to +0, NaN and inf where ATen has them); L1 and L2 match
     the float64 composition, and (1, 3, 3) windows over 3-D inputs take the path too."""
     g = torch.Generator().manual_seed(h)
-    for w in list(range(1, 40)) + [47, 48, 49, 63, 64, 65, 111, 112, 113]:
+    for w in list(range(1, 40)) + [47, 48, 49, 63, 64, 65, 95, 96, 97, 111, 112, 113, 127, 128, 129, 130, 131, 160]:
         x = torch.randn(2, 2, h, w, generator=g) * 3
         x[0, 0, :, :2] = -0.0
         x[0, 0, :, -2:] = -0.0

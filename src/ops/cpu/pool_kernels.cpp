@@ -1201,12 +1201,17 @@ class RowTaps16 {
       a_ = _mm512_mask_loadu_ps(pad_, lanes(w_in_ - at), row_ + at);
       b_ = _mm512_mask_loadu_ps(pad_, lanes(w_in_ - at - 16), row_ + at + 16);
     }
+    split(a_, b_, odd_, t);
+    odd_ = t[2];
+  }
+  // The taps of the 16 windows over x[at .. at + 32) (a and b), given the odd values of
+  // the 16 windows before (odd_before; its last lane is x[at − 1]).
+  static void split(__m512 a, __m512 b, __m512 odd_before, __m512 (&t)[3]) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    t[1] = _mm512_permutex2var_ps(a_, even, b_);
-    t[2] = _mm512_permutex2var_ps(a_, odd, b_);
-    t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[2]), _mm512_castps_si512(odd_), 15));
-    odd_ = t[2];
+    t[1] = _mm512_permutex2var_ps(a, even, b);
+    t[2] = _mm512_permutex2var_ps(a, odd, b);
+    t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[2]), _mm512_castps_si512(odd_before), 15));
   }
   // nan with the lanes where a value the last step read is NaN.
   __mmask16 nan_lanes(__mmask16 nan) const { return nan | _mm512_cmp_ps_mask(a_, b_, _CMP_UNORD_Q); }
@@ -1238,7 +1243,28 @@ class RowTaps16 {
 // above (max, min): 16×64×112×112 average 0.44, L2 0.67, max 0.70 (0.93 at two threads),
 // min 0.86; 64×32×28×28 max and min 0.70. Folding the three rows of each output row in
 // registers costs less than storing each folded row into the ring and loading it back.
+// Planes up to 64 outputs wide (inputs up to 128: ImageNet's 112×112 stem, 56×56, 28×28)
+// go top to bottom instead (Narrow3x3), each input row split into taps once. Kernel A/B
+// (session 28) against the row-at-a-time path: 64×32×28×28 max 0.41–0.70, average 0.50–
+// 0.54 (41–62 % → 81–105 % of the read rate: the per-row set-up was most of a 14-output
+// row); 16×64×56×56 max 0.59–0.82; 16×64×112×112 max 0.75–0.80, min 0.75–0.81, average
+// 0.90–0.94, L2 1.0; two threads max 0.75–0.84, average 0.83–0.86.
 #if defined(__AVX512F__)
+// A 3×3 window's sum of 9 (or of |x|, x²) into its output: average divides by the divisor;
+// Lp is lp_scaled_sum, sum / div · 9 where the divisor is not the volume (rarely), then the
+// root for L2.
+template <Fold F>
+__m512 finish3x3(__m512 a, __m512 div) {
+  if constexpr (F == Fold::Sum) {
+    return _mm512_div_ps(a, div);
+  } else {
+    const __m512 kvol = _mm512_set1_ps(9.0f);
+    const __mmask16 scaled = _mm512_cmp_ps_mask(div, kvol, _CMP_NEQ_UQ);
+    if (scaled) a = _mm512_mask_mul_ps(a, scaled, _mm512_div_ps(a, div), kvol);
+    return F == Fold::SumSq ? _mm512_sqrt_ps(a) : a;
+  }
+}
+
 template <Fold F, int R>
 void pool3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict y, int64_t w_out, float row_div,
                       const float* col_div, float div_override) {
@@ -1246,7 +1272,6 @@ void pool3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict 
   const float pad = sum ? 0.0f : fold_init<float>(F);
   RowTaps16 taps[3] = {RowTaps16(rows[0], w_in, pad), RowTaps16(rows[1], w_in, pad),
                        RowTaps16(rows[2], w_in, pad)};  // the first R are used
-  const __m512 kvol = _mm512_set1_ps(9.0f);
   // The probe covers the inputs a step loads; the last of them is also the next step's
   // first tap (x[2i − 1] of its output 0), so a NaN there makes both steps exact.
   bool nan_before = false;
@@ -1269,13 +1294,7 @@ void pool3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict 
       }
       const __m512 div = div_override > 0 ? _mm512_set1_ps(div_override)
                                           : _mm512_mul_ps(_mm512_set1_ps(row_div), _mm512_loadu_ps(col_div + o));
-      if constexpr (F == Fold::Sum) {
-        a = _mm512_div_ps(a, div);
-      } else {  // lp_scaled_sum: sum / div · K where the divisor is not the volume (rarely)
-        const __mmask16 scaled = _mm512_cmp_ps_mask(div, kvol, _CMP_NEQ_UQ);
-        if (scaled) a = _mm512_mask_mul_ps(a, scaled, _mm512_div_ps(a, div), kvol);
-        if (F == Fold::SumSq) a = _mm512_sqrt_ps(a);
-      }
+      a = finish3x3<F>(a, div);
     } else {
       a = t[0][0];
       for (int r = 0; r < R; ++r) {
@@ -1293,6 +1312,130 @@ void pool3x3_s2p1_row(const float* const* rows, int64_t w_in, float* __restrict 
     _mm512_mask_storeu_ps(y + o, RowTaps16::lanes(w_out - o), a);
   }
 }
+
+// Planes at most 16·S outputs wide (S ≤ 4: inputs up to 128 wide), one plane at a time,
+// top to bottom. Output row oh folds input rows 2·oh − 1, 2·oh and 2·oh + 1; the first
+// of them was the last of the row above, so its taps stay in registers instead of being
+// loaded and split again: two rows a step instead of three. Rows outside the input load
+// nothing (an empty mask) and read as the fold's identity, like the values outside a
+// row, so the first and last output rows (and ceil_mode's) run the same code. Max and
+// min probe each row for NaN; an output row whose three rows held one is folded again
+// with the exact combine, out of line so that the taps stay in registers. The loops over
+// steps, rows and taps are unrolled before GCC places the arrays (else `top`, indexed by
+// the step, lives on the stack: a store and a load per tap and step; 0.95–0.97 of the
+// time on 16×64×112×112 once unrolled).
+#define FANCY_UNROLL _Pragma("GCC unroll 16")
+template <Fold F, int S>
+class Narrow3x3 {
+ public:
+  static constexpr bool sum = F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq;
+  using Taps = __m512[S][3];
+
+  Narrow3x3(const float* x, int64_t h_in, int64_t w_in)
+      : x_(x), h_in_(h_in), w_in_(w_in), pad_(_mm512_set1_ps(sum ? 0.0f : fold_init<float>(F))) {
+    FANCY_UNROLL for (int s = 0; s < S; ++s) {
+      load_a_[s] = RowTaps16::lanes(w_in - 32 * s);
+      load_b_[s] = RowTaps16::lanes(w_in - 32 * s - 16);
+    }
+  }
+  // The taps of step s of input row r of the plane at xp, given the odd values of step
+  // s − 1 (updated); the lanes of NaN values read.
+  __mmask16 step(const float* xp, int64_t r, int s, __m512& odd, __m512 (&t)[3]) const {
+    const bool inside = r < h_in_;  // r ≥ 0 always: row −1 is the initial identity
+    const float* at = xp + r * w_in_ + 32 * s;  // past the plane when !inside, but then nothing is read
+    const __m512 a = _mm512_mask_loadu_ps(pad_, inside ? load_a_[s] : __mmask16(0), at);
+    const __m512 b = _mm512_mask_loadu_ps(pad_, inside ? load_b_[s] : __mmask16(0), at + 16);
+    RowTaps16::split(a, b, odd, t);
+    odd = t[2];
+    return sum ? __mmask16(0) : _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+  }
+  void row(const float* xp, int64_t r, Taps& t) const {
+    __m512 odd = pad_;
+    FANCY_UNROLL for (int s = 0; s < S; ++s) step(xp, r, s, odd, t[s]);
+  }
+  void identity(Taps& t) const {
+    FANCY_UNROLL for (int s = 0; s < S; ++s) t[s][0] = t[s][1] = t[s][2] = pad_;
+  }
+  // The fold of step s of three rows' taps, in scan order (max / min: plain, ties keep the
+  // earlier; exact = NaN-propagating).
+  template <bool exact = false>
+  static __m512 fold(const __m512 (&t0)[3], const __m512 (&t1)[3], const __m512 (&t2)[3], __m512 div) {
+    const __m512* rows[3] = {t0, t1, t2};
+    if constexpr (sum) {
+      __m512 a = _mm512_setzero_ps();
+      FANCY_UNROLL for (int r = 0; r < 3; ++r) {
+        FANCY_UNROLL for (int k = 0; k < 3; ++k) {
+          const __m512 v = rows[r][k];
+          a = _mm512_add_ps(a, F == Fold::SumSq ? _mm512_mul_ps(v, v) : F == Fold::SumAbs ? _mm512_abs_ps(v) : v);
+        }
+      }
+      return finish3x3<F>(a, div);
+    } else {
+      __m512 a = rows[0][0];
+      FANCY_UNROLL for (int r = 0; r < 3; ++r) {
+        for (int k = r == 0 ? 1 : 0; k < 3; ++k) {
+          const __m512 v = rows[r][k];
+          a = exact ? Lanes16::combine<F>(a, v) : F == Fold::Max ? _mm512_max_ps(v, a) : _mm512_min_ps(v, a);
+        }
+      }
+      return a;
+    }
+  }
+  // Output row oh of the plane at xp with the exact combine (a NaN was read).
+  __attribute__((noinline)) void exact_row(const float* xp, int64_t oh, float* y, const __mmask16* store) const {
+    Taps t0, t1, t2;
+    if (oh > 0) {
+      row(xp, 2 * oh - 1, t0);
+    } else {
+      identity(t0);
+    }
+    row(xp, 2 * oh, t1);
+    row(xp, 2 * oh + 1, t2);
+    FANCY_UNROLL for (int s = 0; s < S; ++s) _mm512_mask_storeu_ps(y + 16 * s, store[s], fold<true>(t0[s], t1[s], t2[s], pad_));
+  }
+
+  // Planes [b, e) into y (h_out × w_out each); div holds each output's divisor (sums), rows
+  // of S·16.
+  void planes(int64_t b, int64_t e, float* y, int64_t h_out, int64_t w_out, const float* div) const {
+    __mmask16 store[S];
+    FANCY_UNROLL for (int s = 0; s < S; ++s) store[s] = RowTaps16::lanes(w_out - 16 * s);
+    const char* end = reinterpret_cast<const char*>(x_ + e * h_in_ * w_in_);
+    const int64_t two_rows = 2 * w_in_ * int64_t(sizeof(float));
+    for (int64_t q = b; q < e; ++q) {
+      const float* xp = x_ + q * h_in_ * w_in_;
+      float* yp = y + q * h_out * w_out;
+      Taps top;  // the taps of input row 2·oh − 1
+      identity(top);
+      bool nan_top = false;
+      for (int64_t oh = 0; oh < h_out; ++oh, yp += w_out) {
+        // The two rows that the output row kPrefetchRows below adds (into the next plane
+        // near the bottom), as the row path does: one thread alone does not keep enough
+        // lines in flight from L3 or memory without it.
+        const char* ahead = reinterpret_cast<const char*>(xp + (2 * oh + 2 * kPrefetchRows) * w_in_);
+        for (int64_t off = 0; off < two_rows && ahead + off < end; off += 64) __builtin_prefetch(ahead + off);
+        __m512 odd_mid = pad_, odd_bottom = pad_;
+        __mmask16 nan_mid = 0, nan_bottom = 0;
+        FANCY_UNROLL for (int s = 0; s < S; ++s) {  // step by step, so that only the top row's taps are kept
+          __m512 mid[3], bottom[3];
+          nan_mid |= step(xp, 2 * oh, s, odd_mid, mid);
+          nan_bottom |= step(xp, 2 * oh + 1, s, odd_bottom, bottom);
+          const __m512 d = sum ? _mm512_loadu_ps(div + (oh * S + s) * 16) : pad_;
+          _mm512_mask_storeu_ps(yp + 16 * s, store[s], fold(top[s], mid, bottom, d));
+          FANCY_UNROLL for (int k = 0; k < 3; ++k) top[s][k] = bottom[k];
+        }
+        if (!sum && (nan_top || nan_mid || nan_bottom)) exact_row(xp, oh, yp, store);
+        nan_top = nan_bottom != 0;
+      }
+    }
+  }
+
+ private:
+  const float* x_;
+  int64_t h_in_, w_in_;
+  __m512 pad_;
+  __mmask16 load_a_[S], load_b_[S];
+};
+#undef FANCY_UNROLL
 #endif
 
 template <Fold F, typename T>
@@ -1313,6 +1456,25 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
     std::vector<float> col_div((w_out + 15) / 16 * 16, 1.0f);
     for (int64_t o = 0; o < w_out; ++o) col_div[o] = float(divisor.cols()[o]);
     const float div_override = float(divisor.override_divisor());
+    if (w_out <= 64) {
+      const int64_t steps = (w_out + 15) / 16;
+      std::vector<float> div(h_out * steps * 16, 1.0f);  // each output's divisor, rows of whole steps
+      for (int64_t oh = 0; oh < h_out; ++oh) {
+        for (int64_t o = 0; o < w_out; ++o) {
+          div[oh * steps * 16 + o] = div_override > 0 ? div_override : float(divisor.rows(0, oh)) * col_div[o];
+        }
+      }
+      const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, h_in * w_in));
+      at::parallel_for(0, planes, grain, [&](int64_t b, int64_t e) {
+        switch (steps) {
+          case 1: Narrow3x3<F, 1>(x, h_in, w_in).planes(b, e, y, h_out, w_out, div.data()); break;
+          case 2: Narrow3x3<F, 2>(x, h_in, w_in).planes(b, e, y, h_out, w_out, div.data()); break;
+          case 3: Narrow3x3<F, 3>(x, h_in, w_in).planes(b, e, y, h_out, w_out, div.data()); break;
+          default: Narrow3x3<F, 4>(x, h_in, w_in).planes(b, e, y, h_out, w_out, div.data());
+        }
+      });
+      return true;
+    }
     at::parallel_for(0, planes, 1, [&](int64_t b, int64_t e) {
       const int64_t rows_end = e * h_in;  // the input rows of this thread's planes end there
       for (int64_t q = b; q < e; ++q) {
