@@ -1438,9 +1438,166 @@ class Narrow3x3 {
 #undef FANCY_UNROLL
 #endif
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// The AVX2 build's 3×3/2 pad 1 planes up to 64 outputs wide (max, min, average, L1, L2;
+// float, no indices): an output row at a time, 8 outputs a step, each input row's taps
+// from taps3_stride2's four loads and three in-lane shuffles at x[16s − 1], loaded once
+// and kept for the output row below (on the stack: AVX2 has 16 registers). Loads that
+// reach past the row (x[−1], x[w_in] on) are masked, their lanes the fold's identity;
+// rows outside the input are the identity without loads.
+// Max and min keep less: "a unless v is strictly better" over any tree whose leaves are
+// in scan order gives the first maximal element in scan order, as ATen's loop does (signed
+// zeros included: they tie), so each input row is folded along W once and an output is
+// the fold of its three rows' folds, two operations a step instead of eight dependent
+// ones. A NaN anywhere in an output row's three rows sends the row through the exact
+// combine in scan order instead.
+// Before, 14-output rows went through the ring (max, min) or the direct path (sums), each
+// with a per-row driver that cost more than the row's arithmetic.
+template <Fold F>
+class Narrow3x3x8 {
+ public:
+  static constexpr bool sum = F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq;
+  static constexpr int kMaxSteps = 8;
+  using Taps = __m256[3];
+
+  Narrow3x3x8(const float* x, int64_t h_in, int64_t w_in, int64_t w_out)
+      : x_(x), h_in_(h_in), w_in_(w_in), w_out_(w_out), steps_(int((w_out + 7) / 8)),
+        pad_(_mm256_set1_ps(sum ? 0.0f : fold_init<float>(F))) {
+    for (int s = 0; s < steps_; ++s) {
+      const int64_t at[4] = {16 * s - 1, 16 * s + 7, 16 * s, 16 * s + 8};  // a, b, c, d
+      for (int j = 0; j < 4; ++j) {
+        alignas(32) int32_t m[8];
+        full_[s][j] = true;
+        for (int l = 0; l < 8; ++l) {
+          m[l] = at[j] + l >= 0 && at[j] + l < w_in ? -1 : 0;
+          full_[s][j] = full_[s][j] && m[l];
+        }
+        load_[s][j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+      }
+      alignas(32) int32_t m[8];
+      for (int l = 0; l < 8; ++l) m[l] = 8 * s + l < w_out ? -1 : 0;
+      store_[s] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+    }
+  }
+
+  // Planes [b, e) into y; div holds each output's divisor (sums), rows of steps_·8.
+  void planes(int64_t b, int64_t e, float* y, int64_t h_out, const float* div) const {
+    const char* end = reinterpret_cast<const char*>(x_ + e * h_in_ * w_in_);
+    const int64_t two_rows = 2 * w_in_ * int64_t(sizeof(float));
+    Taps top[kMaxSteps];      // sums: the taps of input row 2·oh − 1
+    __m256 top_h[kMaxSteps];  // max, min: that row folded along W
+    for (int64_t q = b; q < e; ++q) {
+      const float* xp = x_ + q * h_in_ * w_in_;
+      for (int s = 0; s < steps_; ++s) top[s][0] = top[s][1] = top[s][2] = top_h[s] = pad_;
+      bool nan_top = false;
+      for (int64_t oh = 0; oh < h_out; ++oh) {
+        float* yr = y + (q * h_out + oh) * w_out_;
+        const char* ahead = reinterpret_cast<const char*>(xp + (2 * oh + 2 * kPrefetchRows) * w_in_);
+        for (int64_t off = 0; off < two_rows && ahead + off < end; off += 64) __builtin_prefetch(ahead + off);
+        __m256 nan_mid = _mm256_setzero_ps(), nan_bottom = _mm256_setzero_ps();
+        for (int s = 0; s < steps_; ++s) {
+          Taps mid, bottom;
+          taps(xp, 2 * oh, s, mid, nan_mid);
+          taps(xp, 2 * oh + 1, s, bottom, nan_bottom);
+          __m256 a;
+          if constexpr (sum) {
+            a = unshuffle8(fold(top[s], mid, bottom));
+            a = finish(a, _mm256_loadu_ps(div + oh * steps_ * 8 + 8 * s));
+            for (int k = 0; k < 3; ++k) top[s][k] = bottom[k];
+          } else {
+            const __m256 bottom_h = keep(keep(bottom[0], bottom[1]), bottom[2]);
+            a = unshuffle8(keep(keep(top_h[s], keep(keep(mid[0], mid[1]), mid[2])), bottom_h));
+            top_h[s] = bottom_h;
+          }
+          store(yr, s, a);
+        }
+        const bool nan_here = !_mm256_testz_ps(nan_bottom, nan_bottom);
+        if (!sum && (nan_top || nan_here || !_mm256_testz_ps(nan_mid, nan_mid))) exact_row(xp, oh, yr);
+        nan_top = nan_here;
+      }
+    }
+  }
+
+ private:
+  // The taps of step s of input row r (identity outside the input), in taps3_stride2's
+  // lane order; nan gains the lanes of NaN values loaded at x[16s .. 16s + 16), which
+  // over the steps are all of the row's values.
+  void taps(const float* xp, int64_t r, int s, Taps& t, __m256& nan) const {
+    if (r < 0 || r >= h_in_) {
+      t[0] = t[1] = t[2] = pad_;
+      return;
+    }
+    const float* p = xp + r * w_in_ + 16 * s - 1;
+    const __m256 a = load(p, s, 0), b = load(p + 8, s, 1), c = load(p + 1, s, 2), d = load(p + 9, s, 3);
+    t[0] = _mm256_shuffle_ps(a, b, 0x88);
+    t[1] = _mm256_shuffle_ps(a, b, 0xDD);
+    t[2] = _mm256_shuffle_ps(c, d, 0xDD);
+    if (!sum) nan = _mm256_or_ps(nan, _mm256_cmp_ps(c, d, _CMP_UNORD_Q));
+  }
+  // Load j of step s (a, b, c, d); where it reaches past the row, the lanes outside are
+  // not read (no fault past the tensor) and read as the identity.
+  __m256 load(const float* p, int s, int j) const {
+    if (full_[s][j]) return _mm256_loadu_ps(p);
+    const __m256 v = _mm256_maskload_ps(p, load_[s][j]);
+    return sum ? v : _mm256_blendv_ps(pad_, v, _mm256_castsi256_ps(load_[s][j]));
+  }
+  void store(float* yr, int s, __m256 v) const {
+    if (8 * s + 8 <= w_out_) {
+      _mm256_storeu_ps(yr + 8 * s, v);
+    } else {
+      _mm256_maskstore_ps(yr + 8 * s, store_[s], v);
+    }
+  }
+  // a unless v is strictly better (max, min; a on ties and when either is NaN).
+  static __m256 keep(__m256 a, __m256 v) { return F == Fold::Max ? _mm256_max_ps(v, a) : _mm256_min_ps(v, a); }
+  // An output step's 9 taps summed in scan order (row, then column), from +0.
+  static __m256 fold(const Taps& t0, const Taps& t1, const Taps& t2) {
+    const __m256* rows[3] = {t0, t1, t2};
+    __m256 a = _mm256_setzero_ps();
+    for (int r = 0; r < 3; ++r) {
+      for (int k = 0; k < 3; ++k) {
+        const __m256 v = rows[r][k];
+        a = _mm256_add_ps(a, F == Fold::SumSq ? _mm256_mul_ps(v, v) : F == Fold::SumAbs ? Lanes8::abs(v) : v);
+      }
+    }
+    return a;
+  }
+  // Average: the sum / divisor; L1, L2: lp_scaled_sum (then the root).
+  static __m256 finish(__m256 a, __m256 d) {
+    if constexpr (F == Fold::Sum) {
+      return _mm256_div_ps(a, d);
+    } else {
+      const __m256 kvol = _mm256_set1_ps(9.0f), scaled = _mm256_cmp_ps(d, kvol, _CMP_NEQ_UQ);
+      if (!_mm256_testz_ps(scaled, scaled)) a = _mm256_blendv_ps(a, _mm256_mul_ps(_mm256_div_ps(a, d), kvol), scaled);
+      return F == Fold::SumSq ? _mm256_sqrt_ps(a) : a;
+    }
+  }
+  // Output row oh with the exact combine, in scan order (a NaN was read).
+  __attribute__((noinline)) void exact_row(const float* xp, int64_t oh, float* yr) const {
+    for (int s = 0; s < steps_; ++s) {
+      Taps t[3];
+      __m256 unused = _mm256_setzero_ps();
+      for (int r = 0; r < 3; ++r) taps(xp, 2 * oh - 1 + r, s, t[r], unused);
+      __m256 a = t[0][0];
+      for (int r = 0; r < 3; ++r) {
+        for (int k = r == 0 ? 1 : 0; k < 3; ++k) a = combine8<F>(a, t[r][k]);
+      }
+      store(yr, s, unshuffle8(a));
+    }
+  }
+
+  const float* x_;
+  int64_t h_in_, w_in_, w_out_;
+  int steps_;
+  __m256 pad_;
+  __m256i load_[kMaxSteps][4], store_[kMaxSteps];
+  bool full_[kMaxSteps][4];
+};
+#endif
+
 template <Fold F, typename T>
 bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
   if constexpr (std::is_same<T, float>::value && (F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq ||
                                                   F == Fold::Max || F == Fold::Min)) {
     const PoolGeometry& g = p.g;
@@ -1456,15 +1613,29 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
     std::vector<float> col_div((w_out + 15) / 16 * 16, 1.0f);
     for (int64_t o = 0; o < w_out; ++o) col_div[o] = float(divisor.cols()[o]);
     const float div_override = float(divisor.override_divisor());
-    if (w_out <= 64) {
-      const int64_t steps = (w_out + 15) / 16;
-      std::vector<float> div(h_out * steps * 16, 1.0f);  // each output's divisor, rows of whole steps
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, h_in * w_in));
+    // Each output's divisor, in rows of whole steps of `lanes` outputs.
+    auto divisors = [&](int64_t lanes) {
+      const int64_t row = (w_out + lanes - 1) / lanes * lanes;
+      std::vector<float> div(h_out * row, 1.0f);
       for (int64_t oh = 0; oh < h_out; ++oh) {
         for (int64_t o = 0; o < w_out; ++o) {
-          div[oh * steps * 16 + o] = div_override > 0 ? div_override : float(divisor.rows(0, oh)) * col_div[o];
+          div[oh * row + o] = div_override > 0 ? div_override : float(divisor.rows(0, oh)) * col_div[o];
         }
       }
-      const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, h_in * w_in));
+      return div;
+    };
+#if !defined(__AVX512F__)
+    if (w_out > 8 * Narrow3x3x8<F>::kMaxSteps) return false;
+    const std::vector<float> div = divisors(8);
+    at::parallel_for(0, planes, grain, [&](int64_t b, int64_t e) {
+      Narrow3x3x8<F>(x, h_in, w_in, w_out).planes(b, e, y, h_out, div.data());
+    });
+    return true;
+#else
+    if (w_out <= 64) {
+      const int64_t steps = (w_out + 15) / 16;
+      const std::vector<float> div = divisors(16);
       at::parallel_for(0, planes, grain, [&](int64_t b, int64_t e) {
         switch (steps) {
           case 1: Narrow3x3<F, 1>(x, h_in, w_in).planes(b, e, y, h_out, w_out, div.data()); break;
@@ -1499,6 +1670,7 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
       }
     });
     return true;
+#endif
   }
 #endif
   (void)x;
