@@ -315,14 +315,15 @@ def test_adaptive_avg_short_rows(dtype):
 
 
 @pytest.mark.parametrize("c", [8, 16, 32, 40, 72])
-def test_channels_last_long_window_extremes(c):
-    """Channels-last max and min without indices over 32 or more positions fold NaN-blind
-    with an x·0 probe, and fold again exactly when the probe sees NaN or ±inf
-    (cl_extremes_probed). Both ways must give ATen's max pooling bit for bit: the first
-    of tied signed zeros, NaN, ±inf."""
+@pytest.mark.parametrize("w", [7, 8])
+def test_channels_last_long_window_extremes(c, w):
+    """Channels-last max and min without indices fold NaN-blind with an x·0 probe, and
+    fold again exactly when the probe sees NaN or ±inf (cl_extremes_probed; with C > 32
+    and 64 positions or more, 9×8 here, wide_extremes_probed row by row). Both ways must
+    give ATen's max pooling bit for bit: the first of tied signed zeros, NaN, ±inf."""
     g = torch.Generator().manual_seed(c)
     for special in (None, math.nan, math.inf, -math.inf):
-        x = torch.randn(2, c, 9, 7, generator=g).round(decimals=1)
+        x = torch.randn(2, c, 9, w, generator=g).round(decimals=1)
         x[0, 1] = -x[0, 1].abs()
         x[0, 1, 2, 3], x[0, 1, 4, 0] = -0.0, 0.0  # the max of this plane: −0 first, then +0
         x[1, 2] = x[1, 2].abs()
@@ -330,11 +331,11 @@ def test_channels_last_long_window_extremes(c):
         if special is not None:
             x[1, c - 1, 3, 4] = special
         x = x.contiguous(memory_format=torch.channels_last)
-        theirs = F.max_pool2d(x, (9, 7))
-        for ours in (fancy.max_pool2d(x, (9, 7)), fancy.global_max_pool(x, True)):
+        theirs = F.max_pool2d(x, (9, w))
+        for ours in (fancy.max_pool2d(x, (9, w)), fancy.global_max_pool(x, True)):
             _eq(ours, theirs)
             assert torch.equal(ours.signbit() & ~ours.isnan(), theirs.signbit() & ~theirs.isnan())
-        ours, theirs = fancy.min_pool2d(x, (9, 7)), -F.max_pool2d(-x, (9, 7))
+        ours, theirs = fancy.min_pool2d(x, (9, w)), -F.max_pool2d(-x, (9, w))
         _eq(ours, theirs)
         assert torch.equal(ours.signbit() & ~ours.isnan(), theirs.signbit() & ~theirs.isnan())
 
@@ -478,7 +479,7 @@ def test_direct_rows_bit_identical_with_edges(w):
 
 
 @pytest.mark.parametrize("h,w", [(2, 2), (5, 8), (7, 10), (112, 112), (3, 4), (28, 28), (9, 30), (1, 1), (4, 33),
-                                 (3, 65), (7, 97), (5, 128), (5, 129), (6, 200)])
+                                 (3, 61), (3, 65), (4, 90), (7, 97), (5, 128), (5, 129), (6, 200)])
 def test_3x3_stride2_pad1_planes_bit_identical(h, w):
     """Max and min 3x3/2 pad 1 without indices take a plane-at-a-time path (with AVX-512:
     planes up to 64 outputs wide top to bottom, each row's taps kept for the next output

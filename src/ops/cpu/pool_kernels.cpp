@@ -1441,9 +1441,9 @@ class Narrow3x3 {
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // The AVX2 build's 3×3/2 pad 1 planes up to 64 outputs wide (max, min, average, L1, L2;
-// float, no indices): an output row at a time, 8 outputs a step, each input row's taps
+// float, no indices): an output row at a time, S steps of 8 outputs, each input row's taps
 // from taps3_stride2's four loads and three in-lane shuffles at x[16s − 1], loaded once
-// and kept for the output row below (on the stack: AVX2 has 16 registers). Loads that
+// and kept for the output row below (in registers while they fit). Loads that
 // reach past the row (x[−1], x[w_in] on) are masked, their lanes the fold's identity;
 // rows outside the input are the identity without loads.
 // Max and min keep less: "a unless v is strictly better" over any tree whose leaves are
@@ -1456,17 +1456,22 @@ class Narrow3x3 {
 // with a per-row driver that cost more than the row's arithmetic. Kernel A/B of the AVX2
 // build on the session-28 Xeon, new / old: 64×32×28×28 max 0.44, min 0.43, average 0.47,
 // L2 0.46; 16×64×56×56 0.41–0.56; 16×64×112×112 0.61–0.68 (two threads 0.63–0.71).
-template <Fold F>
+// The step count is a template parameter and the step, row and tap loops are unrolled
+// (session 29), so the masks, flags and carried taps of a step are no longer indexed at
+// run time: new / old 0.59–0.77 (max, min) and 0.72–0.97 (average, L2) on 64×32×28×28,
+// 0.79–1.01 on 16×64×112×112. L2 adds x·x with an explicit FMA, so that no build's
+// contraction choice changes its rounding (ATen's composition rounds x² first; both are
+// within the tests' 1e-6 of the float64 one).
+#define FANCY_UNROLL _Pragma("GCC unroll 16")
+template <Fold F, int S>
 class Narrow3x3x8 {
  public:
   static constexpr bool sum = F == Fold::Sum || F == Fold::SumAbs || F == Fold::SumSq;
-  static constexpr int kMaxSteps = 8;
   using Taps = __m256[3];
 
   Narrow3x3x8(const float* x, int64_t h_in, int64_t w_in, int64_t w_out)
-      : x_(x), h_in_(h_in), w_in_(w_in), w_out_(w_out), steps_(int((w_out + 7) / 8)),
-        pad_(_mm256_set1_ps(sum ? 0.0f : fold_init<float>(F))) {
-    for (int s = 0; s < steps_; ++s) {
+      : x_(x), h_in_(h_in), w_in_(w_in), w_out_(w_out), pad_(_mm256_set1_ps(sum ? 0.0f : fold_init<float>(F))) {
+    for (int s = 0; s < S; ++s) {
       const int64_t at[4] = {16 * s - 1, 16 * s + 7, 16 * s, 16 * s + 8};  // a, b, c, d
       for (int j = 0; j < 4; ++j) {
         alignas(32) int32_t m[8];
@@ -1483,30 +1488,30 @@ class Narrow3x3x8 {
     }
   }
 
-  // Planes [b, e) into y; div holds each output's divisor (sums), rows of steps_·8.
+  // Planes [b, e) into y; div holds each output's divisor (sums), rows of S·8.
   void planes(int64_t b, int64_t e, float* y, int64_t h_out, const float* div) const {
     const char* end = reinterpret_cast<const char*>(x_ + e * h_in_ * w_in_);
     const int64_t two_rows = 2 * w_in_ * int64_t(sizeof(float));
-    Taps top[kMaxSteps];      // sums: the taps of input row 2·oh − 1
-    __m256 top_h[kMaxSteps];  // max, min: that row folded along W
+    Taps top[S];      // sums: the taps of input row 2·oh − 1
+    __m256 top_h[S];  // max, min: that row folded along W
     for (int64_t q = b; q < e; ++q) {
       const float* xp = x_ + q * h_in_ * w_in_;
-      for (int s = 0; s < steps_; ++s) top[s][0] = top[s][1] = top[s][2] = top_h[s] = pad_;
+      FANCY_UNROLL for (int s = 0; s < S; ++s) top[s][0] = top[s][1] = top[s][2] = top_h[s] = pad_;
       bool nan_top = false;
       for (int64_t oh = 0; oh < h_out; ++oh) {
         float* yr = y + (q * h_out + oh) * w_out_;
         const char* ahead = reinterpret_cast<const char*>(xp + (2 * oh + 2 * kPrefetchRows) * w_in_);
         for (int64_t off = 0; off < two_rows && ahead + off < end; off += 64) __builtin_prefetch(ahead + off);
         __m256 nan_mid = _mm256_setzero_ps(), nan_bottom = _mm256_setzero_ps();
-        for (int s = 0; s < steps_; ++s) {
+        FANCY_UNROLL for (int s = 0; s < S; ++s) {
           Taps mid, bottom;
           taps(xp, 2 * oh, s, mid, nan_mid);
           taps(xp, 2 * oh + 1, s, bottom, nan_bottom);
           __m256 a;
           if constexpr (sum) {
             a = unshuffle8(fold(top[s], mid, bottom));
-            a = finish(a, _mm256_loadu_ps(div + oh * steps_ * 8 + 8 * s));
-            for (int k = 0; k < 3; ++k) top[s][k] = bottom[k];
+            a = finish(a, _mm256_loadu_ps(div + (oh * S + s) * 8));
+            FANCY_UNROLL for (int k = 0; k < 3; ++k) top[s][k] = bottom[k];
           } else {
             const __m256 bottom_h = keep(keep(bottom[0], bottom[1]), bottom[2]);
             a = unshuffle8(keep(keep(top_h[s], keep(keep(mid[0], mid[1]), mid[2])), bottom_h));
@@ -1557,10 +1562,10 @@ class Narrow3x3x8 {
   static __m256 fold(const Taps& t0, const Taps& t1, const Taps& t2) {
     const __m256* rows[3] = {t0, t1, t2};
     __m256 a = _mm256_setzero_ps();
-    for (int r = 0; r < 3; ++r) {
-      for (int k = 0; k < 3; ++k) {
+    FANCY_UNROLL for (int r = 0; r < 3; ++r) {
+      FANCY_UNROLL for (int k = 0; k < 3; ++k) {
         const __m256 v = rows[r][k];
-        a = _mm256_add_ps(a, F == Fold::SumSq ? _mm256_mul_ps(v, v) : F == Fold::SumAbs ? Lanes8::abs(v) : v);
+        a = F == Fold::SumSq ? _mm256_fmadd_ps(v, v, a) : _mm256_add_ps(a, F == Fold::SumAbs ? Lanes8::abs(v) : v);
       }
     }
     return a;
@@ -1577,7 +1582,7 @@ class Narrow3x3x8 {
   }
   // Output row oh with the exact combine, in scan order (a NaN was read).
   __attribute__((noinline)) void exact_row(const float* xp, int64_t oh, float* yr) const {
-    for (int s = 0; s < steps_; ++s) {
+    FANCY_UNROLL for (int s = 0; s < S; ++s) {
       Taps t[3];
       __m256 unused = _mm256_setzero_ps();
       for (int r = 0; r < 3; ++r) taps(xp, 2 * oh - 1 + r, s, t[r], unused);
@@ -1591,11 +1596,11 @@ class Narrow3x3x8 {
 
   const float* x_;
   int64_t h_in_, w_in_, w_out_;
-  int steps_;
   __m256 pad_;
-  __m256i load_[kMaxSteps][4], store_[kMaxSteps];
-  bool full_[kMaxSteps][4];
+  __m256i load_[S][4], store_[S];
+  bool full_[S][4];
 };
+#undef FANCY_UNROLL
 #endif
 
 template <Fold F, typename T>
@@ -1629,10 +1634,20 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
       return div;
     };
 #if !defined(__AVX512F__)
-    if (w_out > 8 * Narrow3x3x8<F>::kMaxSteps) return false;
+    if (w_out > 64) return false;
     const std::vector<float> div = divisors(8);
     at::parallel_for(0, planes, grain, [&](int64_t b, int64_t e) {
-      Narrow3x3x8<F>(x, h_in, w_in, w_out).planes(b, e, y, h_out, div.data());
+      auto run = [&](auto steps) { Narrow3x3x8<F, decltype(steps)::value>(x, h_in, w_in, w_out).planes(b, e, y, h_out, div.data()); };
+      switch ((w_out + 7) / 8) {
+        case 1: run(std::integral_constant<int, 1>()); break;
+        case 2: run(std::integral_constant<int, 2>()); break;
+        case 3: run(std::integral_constant<int, 3>()); break;
+        case 4: run(std::integral_constant<int, 4>()); break;
+        case 5: run(std::integral_constant<int, 5>()); break;
+        case 6: run(std::integral_constant<int, 6>()); break;
+        case 7: run(std::integral_constant<int, 7>()); break;
+        default: run(std::integral_constant<int, 8>());
+      }
     });
     return true;
 #else
@@ -2111,22 +2126,22 @@ struct WindowRows {
 };
 
 #if defined(__AVX2__) && defined(__FMA__)
-// Max or min without indices of L::n·V channels-last lanes over a window of min_elements
-// or more (32 with 8 lanes, as in global pooling; any with 16), NaN-blind: max_ps(x, r)
-// keeps r on ties, as the exact fold does, but drops a NaN x, so x·0 is added to a probe alongside (NaN exactly when x
-// is NaN or ±inf). Returns false, having written nothing, when the window is short or
-// the probe saw NaN or ±inf: the caller's exact fold (max, NaN compare, blend: three
-// operations a vector instead of two) then takes it. Channels-last global max of
-// 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
+// Max or min without indices of L::n·V channels-last lanes over a window, NaN-blind:
+// max_ps(x, r) keeps r on ties, as the exact fold does, but drops a NaN x, so x·0 is added
+// to a probe alongside (NaN exactly when x is NaN or ±inf). Returns false, having written
+// nothing, when the probe saw NaN or ±inf: the caller's exact fold (max, NaN compare,
+// blend: three operations a vector instead of two) then takes the window.
+// Channels-last global max of 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
 // With 16 lanes (AVX-512) the max and the probe are two operations on the two ports
 // 512-bit operations use, against the exact fold's three in 8-lane halves: channels-last
 // max 3×3/2 pad 1 of 1×64×56×56 (cache-resident) had taken 85 cycles an output position
-// through the exact fold.
+// through the exact fold. With 8 lanes (AVX2) it was kept to windows of 32 elements or
+// more until session 29; kernel A/B of the AVX2 build on the Xeon then, new / old, for
+// max and min 3×3/2 pad 1: 64×32×28×28 0.73–0.77 (two threads 0.57–0.78), 16×64×112×112
+// 0.73–0.76 (two threads 0.74–0.75); 2×2/2 0.91–0.99.
 template <class L, Fold F, int V>
-inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C,
-                               int64_t min_elements) {
+inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C) {
   const int64_t n = span_count(sw);
-  if (rows.n * n < min_elements) return false;
   typename L::V r[V], probe[V];
   for (int j = 0; j < V; ++j) {
     r[j] = L::set1(fold_init<float>(F));
@@ -2181,12 +2196,12 @@ inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restr
     __m256i ri[V];
 #if defined(__AVX512F__)
     if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && L % 16 == 0) {
-      if (cl_extremes_probed<Lanes16, F, L / 16>(xc, yq, rows, sw, C, 0)) return;
+      if (cl_extremes_probed<Lanes16, F, L / 16>(xc, yq, rows, sw, C)) return;
     }
 #endif
 #if defined(__FMA__)
     if constexpr (!Idx && (F == Fold::Max || F == Fold::Min)) {
-      if (cl_extremes_probed<Lanes8, F, V>(xc, yq, rows, sw, C, 32)) return;
+      if (cl_extremes_probed<Lanes8, F, V>(xc, yq, rows, sw, C)) return;
     }
 #endif
     for (int j = 0; j < V; ++j) {
@@ -2264,6 +2279,34 @@ inline void for_wide_lane_blocks(int64_t C, Fn&& f) {
   for_lane_blocks(C - c, [&](auto lanes, int64_t c0) { f(lanes, c + c0); });
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+// cl_row_wide's fold of one input row's positions of a window into V·8 accumulator lanes
+// at a, max or min without indices, NaN-blind as in cl_extremes_probed: x·0 goes into a
+// probe (one per two vectors: eight value vectors and four probes fill AVX2's sixteen
+// registers with the loads). Returns false, having written nothing, when the probe saw
+// NaN or ±inf; the exact fold then redoes the piece from a.
+template <Fold F, int V>
+inline bool wide_extremes_probed(float* __restrict a, const float* __restrict row, Span sw, int64_t C) {
+  constexpr int P = (V + 1) / 2;
+  __m256 r[V], probe[P];
+  for (int j = 0; j < V; ++j) r[j] = _mm256_loadu_ps(a + 8 * j);
+  for (int j = 0; j < P; ++j) probe[j] = _mm256_setzero_ps();
+  for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
+    const float* xv = row + iw * C;
+    for (int j = 0; j < V; ++j) {
+      const __m256 x = _mm256_loadu_ps(xv + 8 * j);
+      r[j] = F == Fold::Max ? _mm256_max_ps(x, r[j]) : _mm256_min_ps(x, r[j]);
+      probe[j / 2] = Lanes8::probe(probe[j / 2], x);
+    }
+  }
+  __m256 any = probe[0];
+  for (int j = 1; j < P; ++j) any = _mm256_add_ps(any, probe[j]);
+  if (Lanes8::any_nan(any)) return false;
+  for (int j = 0; j < V; ++j) _mm256_storeu_ps(a + 8 * j, r[j]);
+  return true;
+}
+#endif
+
 // Large windows (adaptive and global pooling) with C wider than one register block.
 // Folding window by window would stream each window's short pieces of many input rows
 // (and, block by block, the same window once per block of C); instead one output row is
@@ -2335,6 +2378,11 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
             static_assert(L <= (Idx ? 32 : 64), "AVX2 has 16 vector registers");
 #endif
             constexpr int V = L / 8;
+#if defined(__FMA__)
+            if constexpr (!Idx && F != Fold::Sum) {
+              if (wide_extremes_probed<F, V>(a, row + c0, sw, C)) return;
+            }
+#endif
             __m256 r[V];
             __m256i ri[V];
             for (int j = 0; j < V; ++j) {
