@@ -1543,8 +1543,8 @@ class Narrow3x3x8 {
   }
 
   // The taps of step s of input row r (identity outside the input), in taps3_stride2's
-  // lane order; nan gains the lanes of NaN values loaded at x[16s .. 16s + 16), which
-  // over the steps are all of the row's values.
+  // lane order; nan gains the lanes of NaN values loaded at x[2o .. 2o + 16) (o =
+  // start(s)), which over the steps are all of the row's values.
   template <bool Inner = false>
   void taps(const float* xp, int64_t r, int s, Taps& t, __m256& nan) const {
     if (r < 0 || r >= h_in_) {
@@ -1664,7 +1664,9 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
     if (w_out > 64) return false;
     const std::vector<float> div = divisors(8);
     at::parallel_for(0, planes, grain, [&](int64_t b, int64_t e) {
-      auto run = [&](auto steps) { Narrow3x3x8<F, decltype(steps)::value>(x, h_in, w_in, w_out).planes(b, e, y, h_out, div.data()); };
+      auto run = [&](auto steps) {
+        Narrow3x3x8<F, decltype(steps)::value>(x, h_in, w_in, w_out).planes(b, e, y, h_out, div.data());
+      };
       switch ((w_out + 7) / 8) {
         case 1: run(std::integral_constant<int, 1>()); break;
         case 2: run(std::integral_constant<int, 2>()); break;
