@@ -317,10 +317,11 @@ def test_adaptive_avg_short_rows(dtype):
 @pytest.mark.parametrize("c", [8, 16, 32, 40, 72])
 @pytest.mark.parametrize("w", [7, 8])
 def test_channels_last_long_window_extremes(c, w):
-    """Channels-last max and min without indices fold NaN-blind with an x·0 probe, and
-    fold again exactly when the probe sees NaN or ±inf (cl_extremes_probed; with C > 32
-    and 64 positions or more, 9×8 here, wide_extremes_probed row by row). Both ways must
-    give ATen's max pooling bit for bit: the first of tied signed zeros, NaN, ±inf."""
+    """Channels-last max and min fold NaN-blind with an x·0 probe, and fold again exactly
+    when the probe sees NaN or ±inf (cl_extremes_probed; with C > 32 and 64 positions or
+    more, 9×8 here, wide_extremes_probed row by row, after a NaN met in an earlier row
+    too). Both ways must give ATen's max pooling bit for bit, with indices and without:
+    the first of tied values and signed zeros, NaN, ±inf."""
     g = torch.Generator().manual_seed(c)
     for special in (None, math.nan, math.inf, -math.inf):
         x = torch.randn(2, c, 9, w, generator=g).round(decimals=1)
@@ -338,6 +339,12 @@ def test_channels_last_long_window_extremes(c, w):
         ours, theirs = fancy.min_pool2d(x, (9, w)), -F.max_pool2d(-x, (9, w))
         _eq(ours, theirs)
         assert torch.equal(ours.signbit() & ~ours.isnan(), theirs.signbit() & ~theirs.isnan())
+        _eq(fancy.max_pool2d(x, (9, w), return_indices=True), F.max_pool2d(x, (9, w), return_indices=True))
+        _eq(fancy.adaptive_max_pool2d(x, 1, return_indices=True), F.adaptive_max_pool2d(x, 1, return_indices=True))
+        (ours, idx), (theirs, ref_idx) = fancy.min_pool2d(x, (9, w), return_indices=True), F.max_pool2d(
+            -x, (9, w), return_indices=True)
+        _eq(ours, -theirs)
+        _eq(idx, ref_idx)
 
 
 @pytest.mark.parametrize("c,size,out", [(40, (21, 19), (1, 1)), (64, (20, 23), (3, 2)), (33, (17, 30), (2, 5)),

@@ -60,6 +60,11 @@ struct WindowSpans {
   }
 };
 
+// Prefetches the n bytes from p, a 64-byte line at a time.
+inline void prefetch_lines(const char* p, int64_t n) {
+  for (int64_t b = 0; b < n; b += 64) __builtin_prefetch(p + b);
+}
+
 // How many positions a span holds.
 inline int64_t span_count(const Span& sp) {
   return sp.end > sp.start ? (sp.end - sp.start + sp.step - 1) / sp.step : 0;
@@ -661,6 +666,18 @@ inline void fold8(__m256& r, __m256i& ri, __m256 v, __m256 pv) {
   }
 }
 
+// fold8 with indices for inputs without NaN (the caller probes for them, see
+// cl_extremes_probed): the value takes max_ps, and the position is taken where x is
+// strictly better than the value before. The compare is off the value's chain, which is
+// then one max a position instead of fold8's compare, OR and blend; channels-last max 4×4/4
+// with indices of 64×32×28×28 (AVX2 build, one thread) took 0.74–0.81 of the time.
+template <Fold F>
+inline void fold8_blind(__m256& r, __m256i& ri, __m256 x, __m256i pv) {
+  const __m256 better = _mm256_cmp_ps(x, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ);
+  r = F == Fold::Max ? _mm256_max_ps(x, r) : _mm256_min_ps(x, r);
+  ri = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ri), _mm256_castsi256_ps(pv), better));
+}
+
 // 8 int32 positions stored as int64.
 inline void store_positions8(int64_t* out, __m256i ri) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ri)));
@@ -727,6 +744,13 @@ struct Lanes8 {
   static V probe(V pr, V x) { return _mm256_fmadd_ps(x, _mm256_setzero_ps(), pr); }  // x·0: NaN for NaN, ±inf
 #endif
   static bool any_nan(V v) { return _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0; }
+  using I = __m256i;  // int32 positions
+  static I set1_i(int32_t v) { return _mm256_set1_epi32(v); }
+  static I load_i(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void store_i(int32_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  template <Fold F>
+  static void fold_blind(V& r, I& ri, V x, I pv) { fold8_blind<F>(r, ri, x, pv); }
+  static void store_positions(int64_t* out, I ri) { store_positions8(out, ri); }
 };
 #if defined(__AVX512F__)
 struct Lanes16 {
@@ -768,6 +792,20 @@ struct Lanes16 {
   static void store_in_order(float* y, V v) { _mm512_storeu_ps(y, v); }
   static V probe(V pr, V x) { return _mm512_fmadd_ps(x, _mm512_setzero_ps(), pr); }
   static bool any_nan(V v) { return _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0; }
+  using I = __m512i;
+  static I set1_i(int32_t v) { return _mm512_set1_epi32(v); }
+  static I load_i(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static void store_i(int32_t* p, I v) { _mm512_storeu_si512(p, v); }
+  template <Fold F>
+  static void fold_blind(V& r, I& ri, V x, I pv) {  // as fold8_blind
+    const __mmask16 better = _mm512_cmp_ps_mask(x, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ);
+    r = F == Fold::Max ? _mm512_max_ps(x, r) : _mm512_min_ps(x, r);
+    ri = _mm512_mask_mov_epi32(ri, better, pv);
+  }
+  static void store_positions(int64_t* out, I ri) {
+    _mm512_storeu_si512(out, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(ri)));
+    _mm512_storeu_si512(out + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ri, 1)));
+  }
 };
 #endif
 
@@ -1156,8 +1194,7 @@ bool extreme3x3_s2p1_planes(const T* x, T* y, const PoolGeometry& g) {
           // prefetcher alone left this loop waiting on the memory.
           const int64_t later = q * h_in + folded + kPrefetchRows;  // row index in x
           if (later < rows_end) {
-            const char* p = reinterpret_cast<const char*>(x + later * w_in);
-            for (int64_t off = 0; off < w_in * int64_t(sizeof(T)); off += 64) __builtin_prefetch(p + off);
+            prefetch_lines(reinterpret_cast<const char*>(x + later * w_in), w_in * int64_t(sizeof(T)));
           }
           ring_nan[folded % 3] = fold3_row<F>(xr, ring.data() + (folded % 3) * w_out, w_out);
         }
@@ -1701,8 +1738,7 @@ bool pool3x3_s2p1_planes(const T* x, T* y, const PoolParams& p) {
           const int64_t r0 = std::max<int64_t>(2 * oh - 1, 0), r1 = std::min<int64_t>(2 * oh + 2, h_in);
           // The two input rows that a later output row adds, as in extreme3x3_s2p1_planes.
           for (int64_t later = q * h_in + r1 + 2 * kPrefetchRows - 2, j = 0; j < 2 && later + j < rows_end; ++j) {
-            const char* c = reinterpret_cast<const char*>(x + (later + j) * w_in);
-            for (int64_t off = 0; off < w_in * int64_t(sizeof(float)); off += 64) __builtin_prefetch(c + off);
+            prefetch_lines(reinterpret_cast<const char*>(x + (later + j) * w_in), w_in * int64_t(sizeof(float)));
           }
           const float* rows[3] = {xp + r0 * w_in, xp + std::min(r0 + 1, h_in - 1) * w_in,
                                   xp + std::min(r0 + 2, h_in - 1) * w_in};
@@ -1925,9 +1961,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
       if (r + kPrefetchRows < end && W.in <= kPrefetchMaxRow && later.n <= kPrefetchMaxWindowRows) {
         const T* xp2 = x + ahead.plane * g.plane_in();
         for (int64_t j = 0; j < later.n; ++j) {
-          const char* q = reinterpret_cast<const char*>(xp2 + later.base[j]);
-          const char* q_end = q + W.in * sizeof(T);
-          for (; q < q_end; q += 64) __builtin_prefetch(q);
+          prefetch_lines(reinterpret_cast<const char*>(xp2 + later.base[j]), W.in * int64_t(sizeof(T)));
         }
       }
       if (!std::is_same<T, c10::BFloat16>::value && !g.adaptive && W.d == 1 && nrows >= 1 && nrows <= 4) {
@@ -2155,11 +2189,17 @@ struct WindowRows {
 };
 
 #if defined(__AVX2__) && defined(__FMA__)
-// Max or min without indices of L::n·V channels-last lanes over a window, NaN-blind:
-// max_ps(x, r) keeps r on ties, as the exact fold does, but drops a NaN x, so x·0 is added
-// to a probe alongside (NaN exactly when x is NaN or ±inf). Returns false, having written
-// nothing, when the probe saw NaN or ±inf: the caller's exact fold (max, NaN compare,
-// blend: three operations a vector instead of two) then takes the window.
+// Max or min of L::n·V channels-last lanes over a window, NaN-blind: max_ps(x, r) keeps r
+// on ties, as the exact fold does, but drops a NaN x, so x·0 is added to a probe alongside
+// (NaN exactly when x is NaN or ±inf). Returns false, having written nothing, when the
+// probe saw NaN or ±inf: the caller's exact fold (max, NaN compare, blend: three
+// operations a vector instead of two) then takes the window. With indices the step is
+// L::fold_blind (fold8_blind), and the probe adds x itself: NaN for a NaN x (or for
+// inf − inf, which only sends the window to the exact fold); x·0 would need a register for
+// its zero, and 4 value, 4 position and 4 probe vectors already fill AVX2's 16 with the
+// load, the position and the compare. Kernel A/B with indices, new / old, one thread:
+// 4×4/4 of 64×32×28×28 0.74–0.85 (AVX2 build), 0.75–0.85 (AVX-512 build, 16 lanes);
+// 3×3/2 pad 1 0.63–0.75 and 0.69–0.80.
 // Channels-last global max of 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
 // With 16 lanes (AVX-512) the max and the probe are two operations on the two ports
 // 512-bit operations use, against the exact fold's three in 8-lane halves: channels-last
@@ -2168,21 +2208,29 @@ struct WindowRows {
 // more until session 29; kernel A/B of the AVX2 build on the Xeon then, new / old, for
 // max and min 3×3/2 pad 1: 64×32×28×28 0.73–0.77 (two threads 0.57–0.78), 16×64×112×112
 // 0.73–0.76 (two threads 0.74–0.75); 2×2/2 0.91–0.99.
-template <class L, Fold F, int V>
-inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, WindowRows rows, Span sw, int64_t C) {
+template <class L, Fold F, bool Idx, int V>
+inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, int64_t* __restrict yi, WindowRows rows,
+                               Span sw, int64_t C) {
   const int64_t n = span_count(sw);
   typename L::V r[V], probe[V];
+  typename L::I ri[Idx ? V : 1];
   for (int j = 0; j < V; ++j) {
     r[j] = L::set1(fold_init<float>(F));
     probe[j] = L::zero();
   }
+  if (Idx) for (int j = 0; j < V; ++j) ri[j] = L::set1_i(rows.pos[0] + static_cast<int32_t>(sw.start));
   for (int64_t k = 0; k < rows.n; ++k) {
     const float* xv = xc + rows.at[k] + sw.start * C;
-    for (int64_t t = 0; t < n; ++t, xv += sw.step * C) {
+    int32_t pos = rows.pos[k] + static_cast<int32_t>(sw.start);
+    for (int64_t t = 0; t < n; ++t, xv += sw.step * C, pos += static_cast<int32_t>(sw.step)) {
       for (int j = 0; j < V; ++j) {
         const typename L::V x = L::load(xv + L::n * j);
-        r[j] = F == Fold::Max ? L::max(x, r[j]) : L::min(x, r[j]);
-        probe[j] = L::probe(probe[j], x);
+        if constexpr (Idx) {
+          L::template fold_blind<F>(r[j], ri[j], x, L::set1_i(pos));
+        } else {
+          r[j] = F == Fold::Max ? L::max(x, r[j]) : L::min(x, r[j]);
+        }
+        probe[j] = Idx ? L::add(probe[j], x) : L::probe(probe[j], x);
       }
     }
   }
@@ -2190,6 +2238,7 @@ inline bool cl_extremes_probed(const float* __restrict xc, float* __restrict y, 
   for (int j = 1; j < V; ++j) any = L::add(any, probe[j]);
   if (L::any_nan(any)) return false;
   for (int j = 0; j < V; ++j) L::store_in_order(y + L::n * j, r[j]);
+  if (Idx) for (int j = 0; j < V; ++j) L::store_positions(yi + L::n * j, ri[j]);
   return true;
 }
 #endif
@@ -2223,14 +2272,17 @@ inline void cl_window(const T* __restrict xc, T* __restrict yq, int64_t* __restr
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 r[V];
     __m256i ri[V];
-#if defined(__AVX512F__)
-    if constexpr (!Idx && (F == Fold::Max || F == Fold::Min) && L % 16 == 0) {
-      if (cl_extremes_probed<Lanes16, F, L / 16>(xc, yq, rows, sw, C)) return;
-    }
-#endif
 #if defined(__FMA__)
-    if constexpr (!Idx && (F == Fold::Max || F == Fold::Min)) {
-      if (cl_extremes_probed<Lanes8, F, V>(xc, yq, rows, sw, C)) return;
+    if constexpr (F == Fold::Max || F == Fold::Min) {
+#if defined(__AVX512F__)
+      if constexpr (L % 16 == 0) {
+        if (cl_extremes_probed<Lanes16, F, Idx, L / 16>(xc, yq, iq, rows, sw, C)) return;
+      } else {
+        if (cl_extremes_probed<Lanes8, F, Idx, V>(xc, yq, iq, rows, sw, C)) return;
+      }
+#else
+      if (cl_extremes_probed<Lanes8, F, Idx, V>(xc, yq, iq, rows, sw, C)) return;
+#endif
     }
 #endif
     for (int j = 0; j < V; ++j) {
@@ -2309,29 +2361,41 @@ inline void for_wide_lane_blocks(int64_t C, Fn&& f) {
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-// cl_row_wide's fold of one input row's positions of a window into V·8 accumulator lanes
-// at a, max or min without indices, NaN-blind as in cl_extremes_probed: x·0 goes into a
-// probe (one per two vectors: eight value vectors and four probes fill AVX2's sixteen
-// registers with the loads). Returns false, having written nothing, when the probe saw
-// NaN or ±inf; the exact fold then redoes the piece from a.
-template <Fold F, int V>
-inline bool wide_extremes_probed(float* __restrict a, const float* __restrict row, Span sw, int64_t C) {
+// cl_row_wide's fold of one input row's positions of a window into L::n·V accumulator
+// lanes at a (and their positions at ai), max or min, NaN-blind as in cl_extremes_probed:
+// x·0 goes into a probe (one per two vectors: eight value vectors and four probes fill
+// AVX2's sixteen registers with the loads). Returns false, having written nothing, when
+// the probe saw NaN or ±inf; the exact fold then redoes the piece from a. `ahead`, when
+// not null, is prefetched at each position as in cl_row_wide. With indices (kernel A/B,
+// new / old, 16×16/16 windows of 16×64×112×112): AVX2 build 0.83–0.85 (two threads
+// 0.83), AVX-512 build 0.79–0.80 (two threads 0.86–0.87).
+template <class L, Fold F, bool Idx, int V>
+inline bool wide_extremes_probed(float* __restrict a, int32_t* __restrict ai, const float* __restrict row,
+                                 int64_t row_pos, Span sw, int64_t C, const char* ahead) {
   constexpr int P = (V + 1) / 2;
-  __m256 r[V], probe[P];
-  for (int j = 0; j < V; ++j) r[j] = _mm256_loadu_ps(a + 8 * j);
-  for (int j = 0; j < P; ++j) probe[j] = _mm256_setzero_ps();
+  typename L::V r[V], probe[P];
+  typename L::I ri[Idx ? V : 1];
+  for (int j = 0; j < V; ++j) r[j] = L::load(a + L::n * j);
+  if (Idx) for (int j = 0; j < V; ++j) ri[j] = L::load_i(ai + L::n * j);
+  for (int j = 0; j < P; ++j) probe[j] = L::zero();
   for (int64_t iw = sw.start; iw < sw.end; iw += sw.step) {
     const float* xv = row + iw * C;
+    if (Idx && ahead) prefetch_lines(ahead + iw * C * int64_t(sizeof(float)), C * int64_t(sizeof(float)));
     for (int j = 0; j < V; ++j) {
-      const __m256 x = _mm256_loadu_ps(xv + 8 * j);
-      r[j] = F == Fold::Max ? _mm256_max_ps(x, r[j]) : _mm256_min_ps(x, r[j]);
-      probe[j / 2] = Lanes8::probe(probe[j / 2], x);
+      const typename L::V x = L::load(xv + L::n * j);
+      if constexpr (Idx) {
+        L::template fold_blind<F>(r[j], ri[j], x, L::set1_i(static_cast<int32_t>(row_pos + iw)));
+      } else {
+        r[j] = F == Fold::Max ? L::max(x, r[j]) : L::min(x, r[j]);
+      }
+      probe[j / 2] = L::probe(probe[j / 2], x);
     }
   }
-  __m256 any = probe[0];
-  for (int j = 1; j < P; ++j) any = _mm256_add_ps(any, probe[j]);
-  if (Lanes8::any_nan(any)) return false;
-  for (int j = 0; j < V; ++j) _mm256_storeu_ps(a + 8 * j, r[j]);
+  typename L::V any = probe[0];
+  for (int j = 1; j < P; ++j) any = L::add(any, probe[j]);
+  if (L::any_nan(any)) return false;
+  for (int j = 0; j < V; ++j) L::store_in_order(a + L::n * j, r[j]);
+  if (Idx) for (int j = 0; j < V; ++j) L::store_i(ai + L::n * j, ri[j]);
   return true;
 }
 #endif
@@ -2408,8 +2472,18 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
 #endif
             constexpr int V = L / 8;
 #if defined(__FMA__)
-            if constexpr (!Idx && F != Fold::Sum) {
-              if (wide_extremes_probed<F, V>(a, row + c0, sw, C)) return;
+            if constexpr (F != Fold::Sum) {
+              const char* ahead =
+                  Idx && prefetch && c0 == 0 ? reinterpret_cast<const char*>(row) + kPrefetchWideBytes : nullptr;
+#if defined(__AVX512F__)
+              if constexpr (L % 16 == 0) {
+                if (wide_extremes_probed<Lanes16, F, Idx, L / 16>(a, ai, row + c0, row_pos, sw, C, ahead)) return;
+              } else {
+                if (wide_extremes_probed<Lanes8, F, Idx, V>(a, ai, row + c0, row_pos, sw, C, ahead)) return;
+              }
+#else
+              if (wide_extremes_probed<Lanes8, F, Idx, V>(a, ai, row + c0, row_pos, sw, C, ahead)) return;
+#endif
             }
 #endif
             __m256 r[V];
@@ -2422,8 +2496,7 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
               const __m256 pv = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(row_pos + iw)));
               const float* xv = row + iw * C + c0;
               if (Idx && prefetch && c0 == 0) {
-                const char* ahead = reinterpret_cast<const char*>(row + iw * C) + kPrefetchWideBytes;
-                for (int64_t b = 0; b < position_bytes; b += 64) __builtin_prefetch(ahead + b);
+                prefetch_lines(reinterpret_cast<const char*>(row + iw * C) + kPrefetchWideBytes, position_bytes);
               }
               for (int j = 0; j < V; ++j) {
                 if constexpr (F == Fold::Sum) {
@@ -2492,9 +2565,8 @@ void cl_row_narrow(const T* __restrict xn, T* __restrict yr, int64_t* __restrict
       const Span sp = wspan[ow + kPrefetchPositions];
       if ((sp.end - sp.start) * C * int64_t(sizeof(T)) <= kPrefetchMaxPiece) {
         for (int64_t k = 0; k < rows.n; ++k) {
-          const char* q0 = reinterpret_cast<const char*>(xn + rows.at[k] + sp.start * C);
-          const char* q1 = reinterpret_cast<const char*>(xn + rows.at[k] + sp.end * C);
-          for (; q0 < q1; q0 += 64) __builtin_prefetch(q0);
+          prefetch_lines(reinterpret_cast<const char*>(xn + rows.at[k] + sp.start * C),
+                         (sp.end - sp.start) * C * int64_t(sizeof(T)));
         }
       }
     }
