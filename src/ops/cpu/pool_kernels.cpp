@@ -422,30 +422,87 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
-// t[i] = max (or min) of t[i] and row[i] with the plain vector max, which drops NaN;
-// alongside, probe accumulates row[i]·0, which turns NaN exactly when some row[i] is NaN
-// or ±inf, so the caller knows when to redo the fold NaN-exactly. Half the instructions
-// of the NaN-propagating select.
+// Lanes of the probe below: explicit lanes, as a float sum only vectorises when written so.
+constexpr int kProbeLanes = 16;
+
+// t[i] = max (or min) over the rows of rows[r][i] with the plain vector max, which drops
+// NaN; alongside, the probe's lanes accumulate rows[r][i]·0, which turns NaN exactly when
+// some element is NaN or ±inf, so the caller knows when to redo the fold NaN-exactly. Half
+// the instructions of the NaN-propagating select. Each block of 16 columns is folded over
+// all rows in registers and stored once; a row of 16 or more ends with a block
+// overlapping the one before (an element folded twice changes neither t nor the probe's
+// NaN). Before, row after row went through t in memory, with the tail and then the 16
+// lanes added into one float per row: a chain of dependent adds, and later vector loads
+// of scalar stores, that took most of a short row's time.
 template <Fold F, typename T, typename A>
-A fold_row_extreme_probed(const T* __restrict row, A* __restrict t, int64_t n, A probe) {
-  constexpr int L = 16;  // explicit lanes: a float sum only vectorises when written so
-  A lane[L] = {};
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    for (int j = 0; j < L; ++j) {
-      const A v = static_cast<A>(row[i + j]);
-      const A a = t[i + j];
-      t[i + j] = F == Fold::Min ? (a < v ? a : v) : (a > v ? a : v);
-      lane[j] += v * A(0);
+void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restrict t, int64_t n,
+                              A (&probe)[kProbeLanes]) {
+  constexpr int L = kProbeLanes;
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same<T, float>::value && std::is_same<A, float>::value) {
+    if (n >= L) {  // max_ps(a, x) is (a > x ? a : x), NaN included
+      __m256 p0 = _mm256_loadu_ps(probe), p1 = _mm256_loadu_ps(probe + 8);
+      const __m256 zero = _mm256_setzero_ps();
+      auto block = [&](int64_t i) {
+        __m256 a0 = _mm256_set1_ps(fold_init<float>(F)), a1 = a0;
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const __m256 x0 = _mm256_loadu_ps(rows[r] + i), x1 = _mm256_loadu_ps(rows[r] + i + 8);
+          a0 = F == Fold::Min ? _mm256_min_ps(a0, x0) : _mm256_max_ps(a0, x0);
+          a1 = F == Fold::Min ? _mm256_min_ps(a1, x1) : _mm256_max_ps(a1, x1);
+          p0 = _mm256_fmadd_ps(x0, zero, p0);
+          p1 = _mm256_fmadd_ps(x1, zero, p1);
+        }
+        _mm256_storeu_ps(t + i, a0);
+        _mm256_storeu_ps(t + i + 8, a1);
+      };
+      int64_t i = 0;
+      for (; i + L <= n; i += L) block(i);
+      if (i < n) block(n - L);
+      _mm256_storeu_ps(probe, p0);
+      _mm256_storeu_ps(probe + 8, p1);
+      return;
     }
   }
-  for (; i < n; ++i) {
-    const A v = static_cast<A>(row[i]);
-    t[i] = F == Fold::Min ? (t[i] < v ? t[i] : v) : (t[i] > v ? t[i] : v);
-    probe += v * A(0);
+#endif
+  auto fold = [](A a, A v) { return F == Fold::Min ? (a < v ? a : v) : (a > v ? a : v); };
+  if (n < L) {
+    for (int64_t i = 0; i < n; ++i) {
+      A a = fold_init<A>(F), pr = A(0);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const A v = static_cast<A>(rows[r][i]);
+        a = fold(a, v);
+        pr += v * A(0);
+      }
+      t[i] = a;
+      probe[0] += pr;
+    }
+    return;
   }
-  for (int j = 0; j < L; ++j) probe += lane[j];
-  return probe;
+  auto block = [&](int64_t i) {
+    A a[L];
+    for (int j = 0; j < L; ++j) a[j] = fold_init<A>(F);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const T* __restrict row = rows[r] + i;
+      for (int j = 0; j < L; ++j) {
+        const A v = static_cast<A>(row[j]);
+        a[j] = fold(a[j], v);
+        probe[j] += v * A(0);
+      }
+    }
+    for (int j = 0; j < L; ++j) t[i + j] = a[j];
+  };
+  int64_t i = 0;
+  for (; i + L <= n; i += L) block(i);
+  if (i < n) block(n - L);
+}
+
+// Whether fold_rows_extreme_probed's probe met a NaN or ±inf (summed as a tree).
+template <typename A>
+bool probe_saw_nan(A (&probe)[kProbeLanes]) {
+  for (int w = kProbeLanes / 2; w > 0; w /= 2) {
+    for (int j = 0; j < w; ++j) probe[j] += probe[j + w];
+  }
+  return probe[0] != probe[0];
 }
 
 // Folds one input row into the accumulator for adaptive windows (long windows when the
@@ -2028,29 +2085,34 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           if (g.adaptive) fold_input_row_adaptive<F>(row, acc.data(), win.dim[2], pw);
           else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.get());
         } else if (nrows > 1) {
-          // The first row initialises tmp, the others fold into it.
-          bool first = true;
-          A probe = A(0);
+          // The window's rows folded into tmp.
           A* t = tmp.get();
-          for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-            for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
-              const T* row = xp + (id * H.in + ih) * W.in;
-              if (F == Fold::Max || F == Fold::Min) {
-                // The first row goes through the probe too: copied as is, a NaN of it
-                // would be dropped by the NaN-blind fold of the next row, unseen.
-                if (first) std::fill(t, t + W.in, fold_init<A>(F));
-                probe = fold_row_extreme_probed<F>(row, t, W.in, probe);
-              } else if (first) {
-                for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
-              } else {
-                constexpr Fold C = combine_of(F);
-                for (int64_t i = 0; i < W.in; ++i) t[i] = combine<C>(t[i], transform<F>(static_cast<A>(row[i]), pw));
+          bool refold = false;  // max and min: the probe met a NaN or ±inf
+          if constexpr (F == Fold::Max || F == Fold::Min) {
+            col_rows.clear();
+            for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+              for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) col_rows.push_back(xp + (id * H.in + ih) * W.in);
+            }
+            A probe[kProbeLanes] = {};
+            fold_rows_extreme_probed<F>(col_rows.data(), nrows, t, W.in, probe);
+            refold = probe_saw_nan(probe);
+          } else {
+            bool first = true;  // the first row initialises tmp, the others fold into it
+            for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+              for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
+                const T* row = xp + (id * H.in + ih) * W.in;
+                if (first) {
+                  for (int64_t i = 0; i < W.in; ++i) t[i] = transform<F>(static_cast<A>(row[i]), pw);
+                } else {
+                  constexpr Fold C = combine_of(F);
+                  for (int64_t i = 0; i < W.in; ++i) t[i] = combine<C>(t[i], transform<F>(static_cast<A>(row[i]), pw));
+                }
+                first = false;
               }
-              first = false;
             }
           }
-          if (probe != probe) {  // a NaN or ±inf met: fold the rows again, NaN-exactly
-            first = true;
+          if (refold) {  // fold the rows again, NaN-exactly
+            bool first = true;
             for (int64_t id = sd.start; id < sd.end; id += sd.step) {
               for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
                 const T* row = xp + (id * H.in + ih) * W.in;
