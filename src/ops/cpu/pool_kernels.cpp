@@ -428,12 +428,12 @@ constexpr int kProbeLanes = 16;
 // t[i] = max (or min) over the rows of rows[r][i] with the plain vector max, which drops
 // NaN; alongside, the probe's lanes accumulate rows[r][i]·0, which turns NaN exactly when
 // some element is NaN or ±inf, so the caller knows when to redo the fold NaN-exactly. Half
-// the instructions of the NaN-propagating select. Each block of 16 columns is folded over
-// all rows in registers and stored once; a row of 16 or more ends with a block
-// overlapping the one before (an element folded twice changes neither t nor the probe's
-// NaN). Before, row after row went through t in memory, with the tail and then the 16
-// lanes added into one float per row: a chain of dependent adds, and later vector loads
-// of scalar stores, that took most of a short row's time.
+// the instructions of the NaN-propagating select. In AVX2 and AVX-512 builds float rows of
+// 16 or more are folded 16 columns at a time over all the rows in registers and stored
+// once, the last partial block overlapping the one before (an element folded twice
+// changes neither t nor the probe's NaN). Until session 30 every row went through t, and
+// its probe, tail included, was added into one float: a chain of dependent adds that took
+// most of a short row's time. The same block fold in plain loops was left scalar by GCC.
 template <Fold F, typename T, typename A>
 void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restrict t, int64_t n,
                               A (&probe)[kProbeLanes]) {
@@ -464,36 +464,28 @@ void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restric
     }
   }
 #endif
-  auto fold = [](A a, A v) { return F == Fold::Min ? (a < v ? a : v) : (a > v ? a : v); };
-  if (n < L) {
-    for (int64_t i = 0; i < n; ++i) {
-      A a = fold_init<A>(F), pr = A(0);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const A v = static_cast<A>(rows[r][i]);
-        a = fold(a, v);
-        pr += v * A(0);
-      }
-      t[i] = a;
-      probe[0] += pr;
-    }
-    return;
-  }
-  auto block = [&](int64_t i) {
-    A a[L];
-    for (int j = 0; j < L; ++j) a[j] = fold_init<A>(F);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const T* __restrict row = rows[r] + i;
+  // Other types and builds: row after row through t, which the compiler vectorises.
+  for (int64_t i = 0; i < n; ++i) t[i] = fold_init<A>(F);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const T* __restrict row = rows[r];
+    A lane[L] = {}, tail = A(0);
+    int64_t i = 0;
+    for (; i + L <= n; i += L) {
       for (int j = 0; j < L; ++j) {
-        const A v = static_cast<A>(row[j]);
-        a[j] = fold(a[j], v);
-        probe[j] += v * A(0);
+        const A v = static_cast<A>(row[i + j]);
+        const A a = t[i + j];
+        t[i + j] = F == Fold::Min ? (a < v ? a : v) : (a > v ? a : v);
+        lane[j] += v * A(0);
       }
     }
-    for (int j = 0; j < L; ++j) t[i + j] = a[j];
-  };
-  int64_t i = 0;
-  for (; i + L <= n; i += L) block(i);
-  if (i < n) block(n - L);
+    for (; i < n; ++i) {
+      const A v = static_cast<A>(row[i]);
+      t[i] = F == Fold::Min ? (t[i] < v ? t[i] : v) : (t[i] > v ? t[i] : v);
+      tail += v * A(0);
+    }
+    for (int j = 0; j < L; ++j) tail += lane[j];
+    probe[0] += tail;
+  }
 }
 
 // Whether fold_rows_extreme_probed's probe met a NaN or ±inf (summed as a tree).
