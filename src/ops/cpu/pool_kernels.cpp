@@ -719,7 +719,7 @@ inline void fold8(__m256& r, __m256i& ri, __m256 v, __m256 pv) {
 // cl_extremes_probed): the value takes max_ps, and the position is taken where x is
 // strictly better than the value before. The compare is off the value's chain, which is
 // then one max a position instead of fold8's compare, OR and blend; channels-last max 4×4/4
-// with indices of 64×32×28×28 (AVX2 build, one thread) took 0.74–0.81 of the time.
+// with indices of 64×32×28×28 (AVX2 build, one thread) took 0.74–0.89 of the time.
 template <Fold F>
 inline void fold8_blind(__m256& r, __m256i& ri, __m256 x, __m256i pv) {
   const __m256 better = _mm256_cmp_ps(x, r, F == Fold::Max ? _CMP_GT_OQ : _CMP_LT_OQ);
@@ -2252,7 +2252,7 @@ struct WindowRows {
 // inf − inf, which only sends the window to the exact fold); x·0 would need a register for
 // its zero, and 4 value, 4 position and 4 probe vectors already fill AVX2's 16 with the
 // load, the position and the compare. Kernel A/B with indices, new / old, one thread:
-// 4×4/4 of 64×32×28×28 0.74–0.85 (AVX2 build), 0.75–0.85 (AVX-512 build, 16 lanes);
+// 4×4/4 of 64×32×28×28 0.74–0.89 (AVX2 build), 0.75–0.80 (AVX-512 build, 16 lanes);
 // 3×3/2 pad 1 0.63–0.75 and 0.69–0.80.
 // Channels-last global max of 64×32×28×28 ran at 0.9× PyTorch's amax with the exact fold.
 // With 16 lanes (AVX-512) the max and the probe are two operations on the two ports
