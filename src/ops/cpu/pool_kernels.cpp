@@ -2530,6 +2530,7 @@ void cl_row_wide(const T* __restrict xn, T* __restrict yr, int64_t* __restrict y
               const char* ahead =
                   Idx && prefetch && c0 == 0 ? reinterpret_cast<const char*>(row) + kPrefetchWideBytes : nullptr;
 #if defined(__AVX512F__)
+              // 16-lane blocks reach here only with indices: without, the exact fold above took them.
               if constexpr (L % 16 == 0) {
                 if (wide_extremes_probed<Lanes16, F, Idx, L / 16>(a, ai, row + c0, row_pos, sw, C, ahead)) return;
               } else {
