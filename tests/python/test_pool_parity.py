@@ -611,6 +611,48 @@ def test_nan_in_a_windows_first_row_propagates(k):
                     assert torch.equal(torch.nan_to_num(ours), torch.nan_to_num(theirs))
 
 
+@pytest.mark.parametrize("w", [7, 8, 9, 15, 16, 17, 28, 37, 64, 113])
+def test_wide_and_strided_rows_bit_identical(w):
+    """Windows wider than 3, of stride 3 or more, or dilated fold each row with a sliding
+    vector fold (fold_interior_sliding: blocks of 8 window starts, the last overlapping the
+    one before, then every S-th start picked by a masked gather). Max and min must equal
+    ATen's bit for bit with NaN (first, middle and last column), ±inf, ties and signed
+    zeros; average and Lp within 1e-6; on 1-D rows (the input row itself, bfloat16 too)
+    and on 2-D windows (their rows folded first)."""
+    g = torch.Generator().manual_seed(w)
+    for k, s, d in itertools.product((2, 3, 4, 5, 7), (1, 3, 4, 7), (1, 2)):
+        if (k - 1) * d + 1 > w:
+            continue
+        for p in sorted({0, k // 2}):
+            x = torch.randn(2, 3, 6, w, generator=g)
+            x[0, 0] = torch.randint(-1, 2, (6, w), generator=g).float()  # ties
+            x[0, 0][x[0, 0] == 0] = -0.0
+            x[0, 0, ::2, ::3] = 0.0  # +0 and −0 in the same windows
+            x[0, 1, 1, 0] = x[0, 1, 3, w // 2] = x[0, 1, 5, w - 1] = math.nan
+            x[1, 0, 2, 3 % w] = math.inf
+            x[1, 0, 4, w - 2] = -math.inf
+            for t in (x, -x):
+                pairs = [(fancy.max_pool2d(t, (2, k), (1, s), (0, p), (1, d)), F.max_pool2d(t, (2, k), (1, s), (0, p), (1, d))),
+                         (fancy.max_pool2d(t, (3, k), (2, s), (1, p), (1, d)), F.max_pool2d(t, (3, k), (2, s), (1, p), (1, d))),
+                         (fancy.min_pool2d(t, (3, k), (2, s), (1, p), (1, d)), -F.max_pool2d(-t, (3, k), (2, s), (1, p), (1, d))),
+                         (fancy.max_pool1d(t.flatten(0, 1), k, s, p, d), F.max_pool1d(t.flatten(0, 1), k, s, p, d)),
+                         (fancy.min_pool1d(t.flatten(0, 1), k, s, p, d), -F.max_pool1d(-t.flatten(0, 1), k, s, p, d))]
+                for ours, theirs in pairs:
+                    _eq(ours, theirs)
+                    assert torch.equal(ours.signbit(), theirs.signbit()), (k, s, p, d)
+            xb = x.flatten(0, 1).bfloat16()
+            _eq(fancy.max_pool1d(xb, k, s, p, d), F.max_pool1d(xb, k, s, p, d))
+            if d == 1:
+                y = torch.nan_to_num(x, posinf=3.0, neginf=-3.0)
+                for kh, sh, ph in ((2, 1, 0), (3, 2, 1)):
+                    torch.testing.assert_close(fancy.avg_pool2d(y, (kh, k), (sh, s), (ph, p)),
+                                               F.avg_pool2d(y, (kh, k), (sh, s), (ph, p)), rtol=1e-6, atol=1e-6)
+                torch.testing.assert_close(fancy.avg_pool1d(y.flatten(0, 1), k, s, p),
+                                           F.avg_pool1d(y.flatten(0, 1), k, s, p), rtol=1e-6, atol=1e-6)
+                torch.testing.assert_close(fancy.lp_pool2d(y, 2.0, (2, k), (1, s)),
+                                           F.lp_pool2d(y, 2.0, (2, k), (1, s)), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("k,s,p,d", [(4, 4, 0, 1), (3, 1, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (5, 3, 2, 1),
                                      (3, 1, 1, 2), (2, 1, 0, 1), (6, 2, 3, 1)])
 @pytest.mark.parametrize("c", [3, 40])

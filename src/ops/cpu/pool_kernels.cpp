@@ -70,6 +70,19 @@ inline int64_t span_count(const Span& sp) {
   return sp.end > sp.start ? (sp.end - sp.start + sp.step - 1) / sp.step : 0;
 }
 
+// The outputs [lo, hi) along one dim whose whole window lies inside the input (the rest
+// are clipped by its ends). Computed once per call: its two 64-bit divisions per output row
+// had cost as much as the 3×3/3 max pooling of a 28-wide row.
+struct Interior {
+  int64_t lo, hi;
+};
+inline Interior interior(const WindowDim& w) {
+  const int64_t last = w.in - 1 - (w.k - 1) * w.d + w.p;  // the last window start inside, + pad
+  const int64_t lo = std::min((w.p + w.s - 1) / w.s, w.out);
+  const int64_t hi = std::max(lo, std::min(last >= 0 ? last / w.s + 1 : 0, w.out));
+  return {lo, hi};
+}
+
 // Average-pooling divisor along one dim (ATen's rule: with count_include_pad the window
 // is clipped to the padded input, otherwise to the input).
 inline int64_t divisor_1d(const WindowDim& w, int64_t o, bool adaptive, bool include_pad) {
@@ -329,14 +342,10 @@ void fold_window_interior(const T* __restrict src, A* __restrict acc, int64_t lo
 }
 
 // Folds one input row (length W) into the output-row accumulator for regular windows.
+// Outputs whose whole window lies inside [0, W) (wi = interior(w)) take the vector path.
 template <Fold F, bool Idx, typename T, typename A>
-void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, int64_t base, A p) {
-  // Outputs whose whole window lies inside [0, W) take the vector path.
-  const int64_t span = (w.k - 1) * w.d;
-  int64_t lo = (w.p + w.s - 1) / w.s;
-  int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
-  lo = std::min(lo, w.out);
-  hi = std::max(lo, std::min(hi, w.out));
+void fold_input_row(const T* row, A* acc, int64_t* idx, const WindowDim& w, Interior wi, int64_t base, A p) {
+  const int64_t lo = wi.lo, hi = wi.hi;
   for (int64_t kw = 0; kw < w.k; ++kw) {
     const int64_t off = kw * w.d - w.p;
     if (w.s == 1) fold_row<F, 1, Idx>(row, acc, idx, lo, hi, 1, off, base, p);
@@ -381,14 +390,83 @@ void fold_stride2_deinterleaved(const T* __restrict src, A* __restrict acc, int6
   }
 }
 
+// acc[o] = src[o·S − pad] ⊕ src[o·S − pad + d] ⊕ … (K taps) for the interior outputs
+// [lo, hi), C being Max, Min (NaN-exact, as combine) or Sum (from +0, as fold_row): first
+// every window start j the outputs use, m[j] = the fold of the K taps from j, in vector
+// blocks of 8 starts, then acc[o] = m[o·S − pad] (m is acc itself when S = 1). For S < 8
+// that is fewer operations than K scalar taps per output: 3×3/3, 4×4/4 and 5×5/5 max
+// pooling on 28×28 maps had run at 16–26 % of the read rate in strided scalar folds, and
+// 5×5/1 at 3 %. `scratch` holds (hi − 1 − lo)·S + 1 values, and acc w.out + 7.
+template <Fold C, typename T, typename A>
+void fold_interior_sliding(const T* __restrict src, A* __restrict acc, int64_t lo, int64_t hi, const WindowDim& w,
+                           A* __restrict scratch) {
+  static_assert(C == Fold::Max || C == Fold::Min || C == Fold::Sum, "a combine");
+  const int64_t n = (hi - 1 - lo) * w.s + 1;  // window starts from j0 = lo·S − pad
+  const T* s = src + lo * w.s - w.p;
+  int64_t j = 0;
+#if defined(__AVX2__)
+  if constexpr (std::is_same<T, float>::value && std::is_same<A, float>::value) {
+    float* __restrict m = w.s == 1 && n >= 8 ? acc + lo : scratch;
+    auto block = [&](int64_t b) {
+      const float* p = s + b;
+      __m256 a = _mm256_loadu_ps(p);
+      if (C == Fold::Sum) a = _mm256_add_ps(_mm256_setzero_ps(), a);
+      for (int64_t k = 1; k < w.k; ++k) {
+        const __m256 v = _mm256_loadu_ps(p + k * w.d);
+        if (C == Fold::Sum) {
+          a = _mm256_add_ps(a, v);
+        } else {  // combine: max_ps(v, a) keeps a on ties and NaN; a NaN v replaces it
+          const __m256 e = C == Fold::Max ? _mm256_max_ps(v, a) : _mm256_min_ps(v, a);
+          a = _mm256_blendv_ps(e, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+      }
+      _mm256_storeu_ps(m + b, a);
+    };
+    for (; j + 8 <= n; j += 8) block(j);
+    if (j < n && n >= 8) {  // the last block overlaps the one before: same values again
+      block(n - 8);
+      j = n;
+    }
+    for (; j < n; ++j) {
+      float a = s[j];
+      if (C == Fold::Sum) a = 0.0f + a;
+      for (int64_t k = 1; k < w.k; ++k) a = combine<C>(a, s[j + k * w.d]);
+      m[j] = a;
+    }
+    if (m == scratch) {
+      // The pick in masked 8-lane gathers and full stores (acc has 7 values to spare past
+      // w.out; the caller's border outputs come after): acc written in scalar stores had
+      // stalled the vector loads that read it next (no store-to-load forwarding), 10–15 %
+      // of 3×3/3 pooling on 28×28 maps.
+      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      const __m256i at = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int32_t>(w.s)));
+      for (int64_t o = lo; o < hi; o += 8) {
+        const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(hi - o)), lane));
+        _mm256_storeu_ps(acc + o, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), m + (o - lo) * w.s, at, live, 4));
+      }
+    }
+    return;
+  }
+#endif
+  A* __restrict m = w.s == 1 ? acc + lo : scratch;
+  for (; j < n; ++j) {
+    A a = static_cast<A>(s[j]);
+    if (C == Fold::Sum) a = A(0) + a;
+    for (int64_t k = 1; k < w.k; ++k) a = combine<C>(a, static_cast<A>(s[j + k * w.d]));
+    m[j] = a;
+  }
+  if (w.s != 1) {
+    for (int64_t o = lo; o < hi; ++o) acc[o] = m[(o - lo) * w.s];
+  }
+}
+
 // The whole fold of one (already vertically folded, or single) row into acc, which it
-// overwrites: the common windows (k ≤ 3, stride 1 or 2, no dilation) take one fused pass.
+// overwrites: the common windows (k ≤ 3, stride 1 or 2, no dilation) take one fused pass,
+// other windows of stride < 8 a sliding fold (max, min, sums).
+// wi = interior(w).
 template <Fold F, bool Tr, typename T, typename A>
-void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scratch = nullptr) {
-  const int64_t span = (w.k - 1) * w.d;
-  int64_t lo = std::min((w.p + w.s - 1) / w.s, w.out);
-  int64_t hi = (w.in - 1 - span + w.p) >= 0 ? (w.in - 1 - span + w.p) / w.s + 1 : 0;
-  hi = std::max(lo, std::min(hi, w.out));
+void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, Interior wi, A p, A* scratch) {
+  const int64_t lo = wi.lo, hi = wi.hi;
   constexpr Fold Fr = Tr ? F : combine_of(F);
   if (w.d == 1 && w.k >= 64) {  // long windows (e.g. a global pool): one reduction each
     for (int64_t o = 0; o < w.out; ++o) {
@@ -397,13 +475,18 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
     }
     return;
   }
-  if (w.d != 1 || w.k > 3 || w.s > 2 || lo == hi) {
+  const bool fused = w.d == 1 && w.k <= 3 && w.s <= 2;
+  // Fr == combine_of(Fr): no transform left to apply (max, min, average).
+  const bool sliding = !fused && w.s < 8 && scratch != nullptr && Fr == combine_of(Fr);
+  if (lo == hi || !(fused || sliding)) {
     std::fill(acc, acc + w.out, fold_init<A>(Fr));
-    fold_input_row<Fr, false>(row, acc, nullptr, w, 0, p);
+    fold_input_row<Fr, false>(row, acc, nullptr, w, wi, 0, p);
     return;
   }
 #define FANCY_FUSED(S, K) fold_window_interior<F, Tr, S, K>(row, acc, lo, hi, w.p, p)
-  if (w.s == 1) {
+  if (sliding) {
+    if constexpr (Fr == combine_of(Fr)) fold_interior_sliding<Fr>(row, acc, lo, hi, w, scratch);
+  } else if (w.s == 1) {
     if (w.k == 1) FANCY_FUSED(1, 1); else if (w.k == 2) FANCY_FUSED(1, 2); else FANCY_FUSED(1, 3);
   } else if (w.k == 3 && scratch != nullptr) {
     fold_stride2_deinterleaved<F, Tr, 3>(row, acc, lo, hi, w, p, scratch);
@@ -411,46 +494,43 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, A p, A* scrat
     if (w.k == 1) FANCY_FUSED(2, 1); else if (w.k == 2) FANCY_FUSED(2, 2); else FANCY_FUSED(2, 3);
   }
 #undef FANCY_FUSED
+  // Border outputs: the window clipped, in one loop (a fold_row call per element had
+  // taken twice the sliding fold's time on 5×5/1 windows).
   auto border = [&](int64_t o) {
-    acc[o] = fold_init<A>(Fr);
+    constexpr Fold C = combine_of(Fr);
     const Span sp = window(w, o, false);
-    for (int64_t i = sp.start; i < sp.end; i += sp.step) {
-      fold_row<Fr, 1, false>(row, acc + o, nullptr, 0, 1, 1, i, 0, p);
-    }
+    A a = fold_init<A>(Fr);
+    for (int64_t i = sp.start; i < sp.end; i += sp.step) a = combine<C>(a, transform<Fr>(static_cast<A>(row[i]), p));
+    acc[o] = a;
   };
   for (int64_t o = 0; o < lo; ++o) border(o);
   for (int64_t o = hi; o < w.out; ++o) border(o);
 }
 
-// Lanes of the probe below: explicit lanes, as a float sum only vectorises when written so.
-constexpr int kProbeLanes = 16;
-
 // t[i] = max (or min) over the rows of rows[r][i] with the plain vector max, which drops
-// NaN; alongside, the probe's lanes accumulate rows[r][i]·0, which turns NaN exactly when
-// some element is NaN or ±inf, so the caller knows when to redo the fold NaN-exactly. Half
-// the instructions of the NaN-propagating select. In AVX2 and AVX-512 builds float rows of
-// 16 or more are folded 16 columns at a time over all the rows in registers and stored
-// once, the last partial block overlapping the one before (an element folded twice
-// changes neither t nor the probe's NaN). Until session 30 every row went through t, and
-// its probe, tail included, was added into one float: a chain of dependent adds that took
-// most of a short row's time. The same block fold in plain loops was left scalar by GCC.
+// NaN; returns whether some element was NaN, so that the caller redoes the fold
+// NaN-exactly (half the instructions of the NaN-propagating select). In AVX2 and AVX-512
+// builds float rows of 16 or more are folded 16 columns at a time over all the rows in
+// registers and stored once, the last partial block overlapping the one before (an element
+// folded twice changes neither t nor the NaN test), and NaN is an OR of unordered
+// compares. Until session 30 every row went through t; until session 31 the NaN test was
+// a sum of x·0 into a 16-float array on the stack: a chain of dependent adds (4 cycles a
+// row) and then store-to-load stalls summing it, a third of 5×5/1 pooling's time on 28×28
+// maps. The same block fold in plain loops was left scalar by GCC.
 template <Fold F, typename T, typename A>
-void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restrict t, int64_t n,
-                              A (&probe)[kProbeLanes]) {
-  constexpr int L = kProbeLanes;
-#if defined(__AVX2__) && defined(__FMA__)
+bool fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restrict t, int64_t n) {
+  constexpr int L = 16;  // the portable path's explicit lanes: a float sum only vectorises so
+#if defined(__AVX2__)
   if constexpr (std::is_same<T, float>::value && std::is_same<A, float>::value) {
     if (n >= L) {  // max_ps(a, x) is (a > x ? a : x), NaN included
-      __m256 p0 = _mm256_loadu_ps(probe), p1 = _mm256_loadu_ps(probe + 8);
-      const __m256 zero = _mm256_setzero_ps();
+      __m256 nan = _mm256_setzero_ps();
       auto block = [&](int64_t i) {
         __m256 a0 = _mm256_set1_ps(fold_init<float>(F)), a1 = a0;
         for (int64_t r = 0; r < n_rows; ++r) {
           const __m256 x0 = _mm256_loadu_ps(rows[r] + i), x1 = _mm256_loadu_ps(rows[r] + i + 8);
           a0 = F == Fold::Min ? _mm256_min_ps(a0, x0) : _mm256_max_ps(a0, x0);
           a1 = F == Fold::Min ? _mm256_min_ps(a1, x1) : _mm256_max_ps(a1, x1);
-          p0 = _mm256_fmadd_ps(x0, zero, p0);
-          p1 = _mm256_fmadd_ps(x1, zero, p1);
+          nan = _mm256_or_ps(nan, _mm256_cmp_ps(x0, x1, _CMP_UNORD_Q));
         }
         _mm256_storeu_ps(t + i, a0);
         _mm256_storeu_ps(t + i + 8, a1);
@@ -458,14 +538,14 @@ void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restric
       int64_t i = 0;
       for (; i + L <= n; i += L) block(i);
       if (i < n) block(n - L);
-      _mm256_storeu_ps(probe, p0);
-      _mm256_storeu_ps(probe + 8, p1);
-      return;
+      return !_mm256_testz_ps(nan, nan);
     }
   }
 #endif
-  // Other types and builds: row after row through t, which the compiler vectorises.
+  // Other types and builds: row after row through t, which the compiler vectorises; the
+  // NaN test sums x·0 (NaN for NaN and ±inf) in lanes.
   for (int64_t i = 0; i < n; ++i) t[i] = fold_init<A>(F);
+  A probe = A(0);
   for (int64_t r = 0; r < n_rows; ++r) {
     const T* __restrict row = rows[r];
     A lane[L] = {}, tail = A(0);
@@ -484,17 +564,9 @@ void fold_rows_extreme_probed(const T* const* rows, int64_t n_rows, A* __restric
       tail += v * A(0);
     }
     for (int j = 0; j < L; ++j) tail += lane[j];
-    probe[0] += tail;
+    probe += tail;
   }
-}
-
-// Whether fold_rows_extreme_probed's probe met a NaN or ±inf (summed as a tree).
-template <typename A>
-bool probe_saw_nan(A (&probe)[kProbeLanes]) {
-  for (int w = kProbeLanes / 2; w > 0; w /= 2) {
-    for (int j = 0; j < w; ++j) probe[j] += probe[j + w];
-  }
-  return probe[0] != probe[0];
+  return probe != probe;
 }
 
 // Folds one input row into the accumulator for adaptive windows (long windows when the
@@ -1104,7 +1176,7 @@ DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
 
 constexpr int64_t kPrefetchRows = 4;
 constexpr int64_t kPrefetchMaxRow = 256;  // longer rows stream well on their own
-constexpr int64_t kPrefetchMaxWindowRows = 4;  // so do the contiguous blocks of taller windows
+constexpr int64_t kPrefetchMaxWindowRows = 8;  // so do the contiguous blocks of taller windows
 constexpr int64_t kPrefetchPositions = 4;  // channels-last: output positions ahead
 constexpr int64_t kPrefetchMaxPiece = 1024;  // channels-last: bytes of a window row worth prefetching
 constexpr int64_t kPrefetchWideBytes = 8192;  // channels-last wide windows with indices: bytes ahead
@@ -1948,35 +2020,32 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   const DivisorTable divisor(p);
   const WindowSpans win(g);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, W.in * H.k * D.k));
-  // The direct path's interior range along W, and its kernel for 1..4 window rows.
-  const int64_t lo = std::min((W.p + W.s - 1) / W.s, W.out);
-  const int64_t hi = std::max(lo, std::min((W.in - 1 - (W.k - 1) + W.p) >= 0
-                                               ? (W.in - 1 - (W.k - 1) + W.p) / W.s + 1 : 0,
-                                           W.out));
+  // The interior range along W, and the direct path's kernel for 1..4 window rows.
+  const Interior w_inside = interior(W);
   DirectFn<T> direct[4];
   for (int R = 1; R <= 4; ++R) direct[R - 1] = direct_row_for<F, Idx, T>(W.s, W.k, R);
   const A inv_p = A(1.0 / p.norm_type);
-  const DirectCall<T> call{lo, hi, W.out, W.in, W.p, pw, A(K), inv_p, divisor.cols(), divisor.override_divisor()};
+  const DirectCall<T> call{w_inside.lo, w_inside.hi, W.out, W.in, W.p, pw, A(K), inv_p, divisor.cols(), divisor.override_divisor()};
   // Indices over windows wider than 3 (or adaptive ones): column fold, then a pick per
   // output; narrower windows fold (value, index) pairs across the row instead.
   const bool columns = Idx && (g.adaptive || W.k > 3);
   // The branch-free pick packs (row ordinal, column) into 32 bits.
   const bool by_key = W.in < 65536 && D.k * H.k < 65536 && (g.adaptive ? D.in * H.in : D.k * H.k) < 65536;
-  // The input rows (offsets in the plane) of each (od, oh)'s window when it has at most 4,
+  // The input rows (offsets in the plane) of each (od, oh)'s window when it has at most 8,
   // computed once: on short rows (28 wide) walking the spans per output row had cost
   // three times the row's own work.
   struct RowPlan {
     int64_t n;  // input rows in the window
-    int64_t base[4];
+    int64_t base[8];
   };
-  static_assert(kPrefetchMaxWindowRows <= 4, "the prefetch reads RowPlan::base");
+  static_assert(kPrefetchMaxWindowRows <= 8, "the prefetch reads RowPlan::base");
   std::vector<RowPlan> plans(D.out * H.out);
   for (int64_t od = 0; od < D.out; ++od) {
     for (int64_t oh = 0; oh < H.out; ++oh) {
       const Span sd = win.dim[0][od], sh = win.dim[1][oh];
       RowPlan& plan = plans[od * H.out + oh];
       plan.n = span_count(sd) * span_count(sh);
-      if (plan.n > 4) continue;
+      if (plan.n > 8) continue;
       int n = 0;
       for (int64_t id = sd.start; id < sd.end; id += sd.step) {
         for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) plan.base[n++] = (id * H.in + ih) * W.in;
@@ -1986,7 +2055,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
   // Adaptive windows along W are all k columns wide when W.in = k · W.out (else 0).
   const int64_t cols_per_window = g.adaptive && W.in % W.out == 0 ? W.in / W.out : 0;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<A> acc(W.out);
+    std::vector<A> acc(W.out + 7);  // + 7: fold_interior_sliding's full vector stores
     // Row-sized scratch, left uninitialised: a long row (global pooling of a flattened
     // input) must not pay for zeroing, or page faults on, buffers its path never uses.
     std::unique_ptr<A[]> tmp(new A[W.in]), scratch(new A[W.in + 4]);
@@ -2032,7 +2101,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           continue;
         }
       }
-      std::fill(acc.begin(), acc.end(), fold_init<A>(F));
+      std::fill(acc.begin(), acc.begin() + W.out, fold_init<A>(F));
       if (columns) {
         col_rows.clear();
         col_base.clear();
@@ -2062,7 +2131,7 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         for (int64_t id = sd.start; id < sd.end; id += sd.step) {
           for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) {
             const int64_t base = (id * H.in + ih) * W.in;
-            fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, base, pw);
+            fold_input_row<F, Idx>(xp + base, acc.data(), idx.data(), W, w_inside, base, pw);
           }
         }
       } else {
@@ -2075,19 +2144,21 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
         } else if (nrows == 1) {  // one input row: fold it along W directly
           const T* row = xp + (sd.start * H.in + sh.start) * W.in;
           if (g.adaptive) fold_input_row_adaptive<F>(row, acc.data(), win.dim[2], pw);
-          else fold_row_horizontal<F, true>(row, acc.data(), W, pw, scratch.get());
+          else fold_row_horizontal<F, true>(row, acc.data(), W, w_inside, pw, scratch.get());
         } else if (nrows > 1) {
           // The window's rows folded into tmp.
           A* t = tmp.get();
           bool refold = false;  // max and min: the probe met a NaN or ±inf
           if constexpr (F == Fold::Max || F == Fold::Min) {
             col_rows.clear();
-            for (int64_t id = sd.start; id < sd.end; id += sd.step) {
-              for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) col_rows.push_back(xp + (id * H.in + ih) * W.in);
+            if (nrows <= 8) {
+              for (int64_t j = 0; j < nrows; ++j) col_rows.push_back(xp + plan.base[j]);
+            } else {
+              for (int64_t id = sd.start; id < sd.end; id += sd.step) {
+                for (int64_t ih = sh.start; ih < sh.end; ih += sh.step) col_rows.push_back(xp + (id * H.in + ih) * W.in);
+              }
             }
-            A probe[kProbeLanes] = {};
-            fold_rows_extreme_probed<F>(col_rows.data(), nrows, t, W.in, probe);
-            refold = probe_saw_nan(probe);
+            refold = fold_rows_extreme_probed<F>(col_rows.data(), nrows, t, W.in);
           } else {
             bool first = true;  // the first row initialises tmp, the others fold into it
             for (int64_t id = sd.start; id < sd.end; id += sd.step) {
@@ -2118,12 +2189,14 @@ void forward_contiguous(const T* x, T* y, int64_t* yi, const PoolParams& p) {
           }
           constexpr Fold C = combine_of(F);
           if (g.adaptive) fold_input_row_adaptive<C>(t, acc.data(), win.dim[2], pw);
-          else fold_row_horizontal<F, false>(t, acc.data(), W, pw, scratch.get());
+          else fold_row_horizontal<F, false>(t, acc.data(), W, w_inside, pw, scratch.get());
           if (F == Fold::Max || F == Fold::Min) {
             // Rows folded first, then columns, may keep a later −0 / +0 of a tie where
             // ATen's scan (row, then column) keeps the first zero: a window whose extreme is
             // 0 takes its first zero in scan order (usually its first element).
-            for (int64_t ow = 0; ow < W.out; ++ow) {
+            int64_t zeros = 0;  // counted first in a loop that vectorises: zeros are rare
+            for (int64_t ow = 0; ow < W.out; ++ow) zeros += acc[ow] == A(0);
+            for (int64_t ow = 0; ow < W.out && zeros > 0; ++ow) {
               if (acc[ow] != A(0)) continue;
               const Span sw = win.dim[2][ow];
               bool found = false;
