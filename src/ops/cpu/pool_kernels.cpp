@@ -390,23 +390,33 @@ void fold_stride2_deinterleaved(const T* __restrict src, A* __restrict acc, int6
   }
 }
 
+// Strides up to which the sliding fold beats K strided taps per output: below 8 with
+// 8-lane vectors; in the portable build's 4-lane compare-and-select folds 4×4/4 measured
+// even with the strided taps and 5×5/5 1.11× their time (64×32×28×28).
+#if defined(__AVX2__)
+constexpr int64_t kSlidingStrideLimit = 8;
+#else
+constexpr int64_t kSlidingStrideLimit = 4;
+#endif
+
 // acc[o] = src[o·S − pad] ⊕ src[o·S − pad + d] ⊕ … (K taps) for the interior outputs
 // [lo, hi), C being Max, Min (NaN-exact, as combine) or Sum (from +0, as fold_row): first
 // every window start j the outputs use, m[j] = the fold of the K taps from j, in vector
-// blocks of 8 starts, then acc[o] = m[o·S − pad] (m is acc itself when S = 1). For S < 8
-// that is fewer operations than K scalar taps per output: 3×3/3, 4×4/4 and 5×5/5 max
-// pooling on 28×28 maps had run at 16–26 % of the read rate in strided scalar folds, and
-// 5×5/1 at 3 %. `scratch` holds (hi − 1 − lo)·S + 1 values, and acc w.out + 7.
+// blocks of 8 starts, then acc[o] = m[o·S − pad] (m is acc itself when S = 1). Below
+// kSlidingStrideLimit that is fewer operations than K scalar taps per output: 3×3/3,
+// 4×4/4 and 5×5/5 max pooling on 28×28 maps had run at 16–26 % of the read rate in
+// strided scalar folds, and 5×5/1 at 3 %. `scratch` holds (hi − 1 − lo)·S + 1 values,
+// and acc w.out + 7.
 template <Fold C, typename T, typename A>
 void fold_interior_sliding(const T* __restrict src, A* __restrict acc, int64_t lo, int64_t hi, const WindowDim& w,
                            A* __restrict scratch) {
   static_assert(C == Fold::Max || C == Fold::Min || C == Fold::Sum, "a combine");
   const int64_t n = (hi - 1 - lo) * w.s + 1;  // window starts from j0 = lo·S − pad
   const T* s = src + lo * w.s - w.p;
-  int64_t j = 0;
 #if defined(__AVX2__)
   if constexpr (std::is_same<T, float>::value && std::is_same<A, float>::value) {
     float* __restrict m = w.s == 1 && n >= 8 ? acc + lo : scratch;
+    int64_t j = 0;
     auto block = [&](int64_t b) {
       const float* p = s + b;
       __m256 a = _mm256_loadu_ps(p);
@@ -448,12 +458,13 @@ void fold_interior_sliding(const T* __restrict src, A* __restrict acc, int64_t l
     return;
   }
 #endif
+  // Other types and builds: a pass over the starts per tap, which the compiler vectorises
+  // (a loop over the taps inside one over the starts stayed scalar: 2–3× slower).
   A* __restrict m = w.s == 1 ? acc + lo : scratch;
-  for (; j < n; ++j) {
-    A a = static_cast<A>(s[j]);
-    if (C == Fold::Sum) a = A(0) + a;
-    for (int64_t k = 1; k < w.k; ++k) a = combine<C>(a, static_cast<A>(s[j + k * w.d]));
-    m[j] = a;
+  for (int64_t i = 0; i < n; ++i) m[i] = C == Fold::Sum ? A(0) + static_cast<A>(s[i]) : static_cast<A>(s[i]);
+  for (int64_t k = 1; k < w.k; ++k) {
+    const T* __restrict sk = s + k * w.d;
+    for (int64_t i = 0; i < n; ++i) m[i] = combine<C>(m[i], static_cast<A>(sk[i]));
   }
   if (w.s != 1) {
     for (int64_t o = lo; o < hi; ++o) acc[o] = m[(o - lo) * w.s];
@@ -477,7 +488,7 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, Interior wi, 
   }
   const bool fused = w.d == 1 && w.k <= 3 && w.s <= 2;
   // Fr == combine_of(Fr): no transform left to apply (max, min, average).
-  const bool sliding = !fused && w.s < 8 && scratch != nullptr && Fr == combine_of(Fr);
+  const bool sliding = !fused && w.s < kSlidingStrideLimit && scratch != nullptr && Fr == combine_of(Fr);
   if (lo == hi || !(fused || sliding)) {
     std::fill(acc, acc + w.out, fold_init<A>(Fr));
     fold_input_row<Fr, false>(row, acc, nullptr, w, wi, 0, p);
