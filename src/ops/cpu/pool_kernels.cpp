@@ -1169,9 +1169,11 @@ constexpr bool stride2_extremes_in_avx2() {
 }
 
 // The instantiation for (S, K, R), or nullptr when the window is not one of them. With
-// indices, strides of 3 or more take a runtime-stride instantiation (S = 0): the per-row
-// folds they had gone through (a strided pass per tap, index beside value) ran 3×3/3 max
-// pooling with indices at 7 % of the read rate on 28×28 maps, 1.8× PyTorch.
+// indices in AVX-512 builds, strides of 3 or more take a runtime-stride instantiation
+// (S = 0): the per-row folds they had gone through (a strided pass per tap, index beside
+// value) ran 3×3/3 max pooling with indices at 7 % of the read rate on 28×28 maps, 1.8×
+// PyTorch; kernel A/B 0.41–0.66 (0.91 on 3×3/4 pad 1 of 112×112). AVX2 builds compile
+// its select into branches, which random data mispredicts: 2.1–2.6× slower on 2×2/3.
 template <Fold F, bool Idx, typename T>
 DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
   // Max and min over 3 strided taps per row vectorise poorly in the compiler's hands;
@@ -1184,12 +1186,14 @@ DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
   if (S == s && K == k && R == r) return &direct_row<F, Idx, s, k, r, T>;
 #define FANCY_DIRECT_R(s, k) FANCY_DIRECT(s, k, 1) FANCY_DIRECT(s, k, 2) FANCY_DIRECT(s, k, 3) FANCY_DIRECT(s, k, 4)
   FANCY_DIRECT_R(1, 2) FANCY_DIRECT_R(1, 3) FANCY_DIRECT_R(2, 2) FANCY_DIRECT_R(2, 3)
+#if defined(__AVX512F__)
   if constexpr (Idx) {
     if (S >= 3) {
       S = 0;
       FANCY_DIRECT_R(0, 2) FANCY_DIRECT_R(0, 3)
     }
   }
+#endif
 #undef FANCY_DIRECT_R
 #undef FANCY_DIRECT
   return nullptr;
