@@ -474,8 +474,8 @@ void fold_interior_sliding(const T* __restrict src, A* __restrict acc, int64_t l
 
 // The whole fold of one (already vertically folded, or single) row into acc, which it
 // overwrites: the common windows (k ≤ 3, stride 1 or 2, no dilation) take one fused pass,
-// other windows of stride < 8 a sliding fold (max, min, sums).
-// wi = interior(w).
+// other windows of stride < 8 a sliding fold (max, min, sums). wi = interior(w);
+// scratch holds w.in + 4 values, acc w.out + 7 (fold_interior_sliding).
 template <Fold F, bool Tr, typename T, typename A>
 void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, Interior wi, A p, A* scratch) {
   const int64_t lo = wi.lo, hi = wi.hi;
@@ -489,7 +489,7 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, Interior wi, 
   }
   const bool fused = w.d == 1 && w.k <= 3 && w.s <= 2;
   // Fr == combine_of(Fr): no transform left to apply (max, min, average).
-  const bool sliding = !fused && w.s < kSlidingStrideLimit && scratch != nullptr && Fr == combine_of(Fr);
+  const bool sliding = !fused && w.s < kSlidingStrideLimit && Fr == combine_of(Fr);
   if (lo == hi || !(fused || sliding)) {
     std::fill(acc, acc + w.out, fold_init<A>(Fr));
     fold_input_row<Fr, false>(row, acc, nullptr, w, wi, 0, p);
@@ -500,7 +500,7 @@ void fold_row_horizontal(const T* row, A* acc, const WindowDim& w, Interior wi, 
     if constexpr (Fr == combine_of(Fr)) fold_interior_sliding<Fr>(row, acc, lo, hi, w, scratch);
   } else if (w.s == 1) {
     if (w.k == 1) FANCY_FUSED(1, 1); else if (w.k == 2) FANCY_FUSED(1, 2); else FANCY_FUSED(1, 3);
-  } else if (w.k == 3 && scratch != nullptr) {
+  } else if (w.k == 3) {
     fold_stride2_deinterleaved<F, Tr, 3>(row, acc, lo, hi, w, p, scratch);
   } else {
     if (w.k == 1) FANCY_FUSED(2, 1); else if (w.k == 2) FANCY_FUSED(2, 2); else FANCY_FUSED(2, 3);
