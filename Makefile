@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench bench-fancy bench-keypoints bench-regularize bench-pose bench-norm format clean
+.PHONY: all deps configure build run test bench bench-windows bench-fancy bench-keypoints bench-regularize bench-pose bench-norm format clean
 
 all: build
 
@@ -27,6 +27,9 @@ test: build
 
 bench: build
 	$(BUILD)/bench/bench_pool
+
+bench-windows: build
+	FANCY_LIBRARY=$(BUILD)/lib/libfancy.so /usr/bin/python3 bench/bench_pool_windows.py
 
 bench-fancy: build
 	FANCY_LIBRARY=$(BUILD)/lib/libfancy.so /usr/bin/python3 bench/bench_fancy_pool.py
