@@ -464,8 +464,8 @@ def test_direct_rows_bit_identical_with_edges(w):
     """Windows up to 3 wide and 4 rows high take the direct path (with indices at strides
     of 3 and more too, in a runtime-stride instantiation), whose edge outputs (the
     windows a row's ends clip) have their own loop (direct_edges). Average pooling there
-    (strides 1 and 2) must equal ATen's bit for bit, a window of −0 summing to +0 as ATen's sum from 0 does;
-    max and min with indices too, with NaN, −inf and signed zeros at both ends of a row."""
+    (strides 1 and 2) must equal ATen's bit for bit, a window of −0 summing to +0 as
+    ATen's sum from 0 does; max and min with indices too, with NaN, −inf and signed zeros at both ends of a row."""
     g = torch.Generator().manual_seed(w)
     for k, s, p, ceil, inc, div in itertools.product((2, 3, (3, 2)), (1, 2, 3, 4), (0, 1), (False, True),
                                                      (True, False), (None, 3)):
@@ -635,12 +635,15 @@ def test_wide_and_strided_rows_bit_identical(w):
             x[0, 1, 1, 0] = x[0, 1, 3, w // 2] = x[0, 1, 5, w - 1] = math.nan
             x[1, 0, 2, 3 % w] = math.inf
             x[1, 0, 4, w - 2] = -math.inf
+            two = ((2, k), (1, s), (0, p), (1, d))  # window rows folded first
+            three = ((3, k), (2, s), (1, p), (1, d))
             for t in (x, -x):
-                pairs = [(fancy.max_pool2d(t, (2, k), (1, s), (0, p), (1, d)), F.max_pool2d(t, (2, k), (1, s), (0, p), (1, d))),
-                         (fancy.max_pool2d(t, (3, k), (2, s), (1, p), (1, d)), F.max_pool2d(t, (3, k), (2, s), (1, p), (1, d))),
-                         (fancy.min_pool2d(t, (3, k), (2, s), (1, p), (1, d)), -F.max_pool2d(-t, (3, k), (2, s), (1, p), (1, d))),
-                         (fancy.max_pool1d(t.flatten(0, 1), k, s, p, d), F.max_pool1d(t.flatten(0, 1), k, s, p, d)),
-                         (fancy.min_pool1d(t.flatten(0, 1), k, s, p, d), -F.max_pool1d(-t.flatten(0, 1), k, s, p, d))]
+                rows = t.flatten(0, 1)  # 1-D: the input row itself
+                pairs = [(fancy.max_pool2d(t, *two), F.max_pool2d(t, *two)),
+                         (fancy.max_pool2d(t, *three), F.max_pool2d(t, *three)),
+                         (fancy.min_pool2d(t, *three), -F.max_pool2d(-t, *three)),
+                         (fancy.max_pool1d(rows, k, s, p, d), F.max_pool1d(rows, k, s, p, d)),
+                         (fancy.min_pool1d(rows, k, s, p, d), -F.max_pool1d(-rows, k, s, p, d))]
                 for ours, theirs in pairs:
                     _eq(ours, theirs)
                     assert torch.equal(ours.signbit(), theirs.signbit()), (k, s, p, d)
