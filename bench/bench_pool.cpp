@@ -5,7 +5,8 @@
 // bandwidth (bytes read + written per second) as a share of a streaming read (x.sum())
 // of the same tensor measured in the same run.
 //
-// usage: bench_pool [--quick]   (--quick: fewer repetitions)
+// usage: bench_pool [--quick] [--only TEXT]   (--quick: 3 rounds; --only: the cases whose
+// "op shape" contains TEXT)
 #include "fancy/pool.h"
 
 #include <torch/torch.h>
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
         const auto both = alternating_ms({fb(c.ours), fb(c.theirs)});
         const double ours_fb = both[0], theirs_fb = both[1];
         const double share = (in_bytes + out_bytes) / in_bytes * read_ms;
-        std::printf("| %s | %s | %d | %.2f | %.2f | %.1f× | %.0f%% | %.0f%% | %.2f | %.2f | %.1f× |\n", c.op.c_str(),
+        std::printf("| %s | %s | %d | %.3f | %.3f | %.2f× | %.0f%% | %.0f%% | %.3f | %.3f | %.2f× |\n", c.op.c_str(),
                     shape.name.c_str(), threads, ours, theirs, theirs / ours, 100 * share / ours,
                     100 * share / theirs, ours_fb, theirs_fb, theirs_fb / ours_fb);
         std::fflush(stdout);
