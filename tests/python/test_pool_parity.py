@@ -459,15 +459,16 @@ def test_stride2_sums_match_aten(w):
                                    rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("w", [5, 6, 9, 14, 17])
+@pytest.mark.parametrize("w", [5, 6, 9, 14, 17, 27, 61])
 def test_direct_rows_bit_identical_with_edges(w):
     """Windows up to 3 wide and 4 rows high take the direct path (with indices at strides
-    of 3 and more too, in a runtime-stride instantiation), whose edge outputs (the
-    windows a row's ends clip) have their own loop (direct_edges). Average pooling there
-    (strides 1 and 2) must equal ATen's bit for bit, a window of −0 summing to +0 as
-    ATen's sum from 0 does; max and min with indices too, with NaN, −inf and signed zeros at both ends of a row."""
+    of 3 and more too: whole rows in 8-lane gathers in AVX2 and AVX-512 builds, rows of 8
+    outputs or more from 27 columns at stride 3), whose edge outputs (the windows a row's
+    ends clip) have their own loop (direct_edges). Average pooling there (strides 1 and 2)
+    must equal ATen's bit for bit, a window of −0 summing to +0 as ATen's sum from 0 does;
+    max and min with indices too, with NaN, −inf and signed zeros at both ends of a row."""
     g = torch.Generator().manual_seed(w)
-    for k, s, p, ceil, inc, div in itertools.product((2, 3, (3, 2)), (1, 2, 3, 4), (0, 1), (False, True),
+    for k, s, p, ceil, inc, div in itertools.product((2, 3, (3, 2)), (1, 2, 3, 4, 7), (0, 1), (False, True),
                                                      (True, False), (None, 3)):
         x = torch.randn(2, 3, 7, w, generator=g)
         x[0, 0, :, :2] = -0.0

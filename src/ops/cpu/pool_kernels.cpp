@@ -1034,6 +1034,48 @@ int64_t stride2_indices_avx2(const float* const (&rp)[R], const int64_t (&rel)[R
     store_positions8(yi + o, _mm256_castps_si256(unshuffle8(_mm256_castsi256_ps(ai))));
   });
 }
+
+// Max or min with indices over one whole output row of R × K windows at stride s ≥ 3
+// (see direct_row_for), 8 outputs at a time: tap (r, k) of outputs o..o+7 is one gather,
+// lane i reading column (o + i)·s − pad + k of row r, and the row's last 1–7 outputs (or
+// all of a shorter row) take one masked step. Taps in the padding are left out of the
+// gather and read as −inf (max) or +inf (min), which never take; each lane starts from
+// that and the position of its window's first element, ATen's own start, so edge windows
+// need no loop of their own. The gathers bound it: two chains of folds, or a masked tail
+// step instead of an overlapping one, measured the same.
+template <Fold F, int K, int R>
+void strided_indices_avx2(const float* const* rows, const int64_t* row_base, int64_t w_in, float* __restrict y,
+                          int64_t* __restrict yi, int64_t w_out, int64_t s, int64_t pad) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i offset = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int32_t>(s)));
+  const __m256 never = _mm256_set1_ps(F == Fold::Max ? -std::numeric_limits<float>::infinity()
+                                                     : std::numeric_limits<float>::infinity());
+  const __m256i before = _mm256_set1_epi32(-1), end = _mm256_set1_epi32(static_cast<int32_t>(w_in));
+  auto step = [&](int64_t o, __m256i live) {  // live: all ones in the lanes to compute
+    const __m256i start = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(o * s - pad)), offset);
+    __m256 a = never;
+    __m256i ai = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(row_base[0])),
+                                  _mm256_max_epi32(start, _mm256_setzero_si256()));
+    for (int r = 0; r < R; ++r) {
+      const __m256i base = _mm256_set1_epi32(static_cast<int32_t>(row_base[r]));
+      for (int k = 0; k < K; ++k) {
+        const __m256i col = _mm256_add_epi32(start, _mm256_set1_epi32(k));
+        const __m256i in = _mm256_and_si256(
+            live, _mm256_and_si256(_mm256_cmpgt_epi32(col, before), _mm256_cmpgt_epi32(end, col)));
+        const __m256 t = _mm256_mask_i32gather_ps(never, rows[r], col, _mm256_castsi256_ps(in), 4);
+        fold8<F, true>(a, ai, t, _mm256_castsi256_ps(_mm256_add_epi32(base, col)));
+      }
+    }
+    _mm256_maskstore_ps(y + o, live, a);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(yi + o), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(live)),
+                           _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ai)));
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(yi + o + 4),
+                           _mm256_cvtepi32_epi64(_mm256_extracti128_si256(live, 1)),
+                           _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ai, 1)));
+  };
+  const int64_t o = steps<8>(0, w_out, [&](int64_t o) { step(o, _mm256_set1_epi32(-1)); });
+  if (o < w_out) step(o, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(w_out - o)), lane));
+}
 #endif
 
 // Interior outputs [lo, hi) of one output row, window = R input rows × K columns (stride
@@ -1147,6 +1189,14 @@ template <Fold F, bool Idx, int S, int K, int R, typename T>
 void direct_row(const DirectCall<T>& c, const T* const* rows, const int64_t* row_base, T* y, int64_t* yi,
                 int64_t row_div) {
   using A = acc_t<T>;
+#if defined(__AVX2__)
+  if constexpr (std::is_same<T, float>::value && Idx && S == 0 && (F == Fold::Max || F == Fold::Min)) {
+    if (row_base[R - 1] + c.w_in <= std::numeric_limits<int32_t>::max()) {  // positions fit int32
+      strided_indices_avx2<F, K, R>(rows, row_base, c.w_in, y, yi, c.w_out, c.s, c.pad);
+      return;
+    }
+  }
+#endif
   if (c.lo < c.hi) {
     direct_interior<F, Idx, S, K, R, T>(rows, row_base, y, yi, c.lo, c.hi, c.s, c.pad, c.p,
                                         A(c.divisor(row_div, c.lo)), c.kvol, c.inv_p);
@@ -1170,11 +1220,13 @@ constexpr bool stride2_extremes_in_avx2() {
 }
 
 // The instantiation for (S, K, R), or nullptr when the window is not one of them. With
-// indices in AVX-512 builds, strides of 3 or more take a runtime-stride instantiation
-// (S = 0): the per-row folds they had gone through (a strided pass per tap, index beside
-// value) ran 3×3/3 max pooling with indices at 7 % of the read rate on 28×28 maps, 1.8×
-// PyTorch; kernel A/B 0.41–0.66 (0.91 on 3×3/4 pad 1 of 112×112). AVX2 builds compile
-// its select into branches, which random data mispredicts: 2.1–2.6× slower on 2×2/3.
+// indices, strides of 3 or more take a runtime-stride instantiation (S = 0), which in
+// AVX2 and AVX-512 builds does float rows in strided_indices_avx2 (positions in int32);
+// the per-row folds they had gone through (a strided pass per tap, index beside value)
+// ran 3×3/3 max pooling with indices at 7 % of the read rate on 28×28 maps, 1.8×
+// PyTorch. The scalar loops remain for double, and in AVX-512 builds for planes whose
+// positions overflow int32; AVX2 builds compile their select into branches, which random
+// data mispredicts (2.1–2.6× slower than the folds on 2×2/3), so there double keeps the folds.
 template <Fold F, bool Idx, typename T>
 DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
   // Max and min over 3 strided taps per row vectorise poorly in the compiler's hands;
@@ -1188,13 +1240,18 @@ DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
 #define FANCY_DIRECT_R(s, k) FANCY_DIRECT(s, k, 1) FANCY_DIRECT(s, k, 2) FANCY_DIRECT(s, k, 3) FANCY_DIRECT(s, k, 4)
   FANCY_DIRECT_R(1, 2) FANCY_DIRECT_R(1, 3) FANCY_DIRECT_R(2, 2) FANCY_DIRECT_R(2, 3)
 #if defined(__AVX512F__)
-  if constexpr (Idx) {
+  constexpr bool runtime_stride = Idx;
+#elif defined(__AVX2__)
+  constexpr bool runtime_stride = Idx && std::is_same<T, float>::value;
+#else
+  constexpr bool runtime_stride = false;
+#endif
+  if constexpr (runtime_stride) {
     if (S >= 3) {
       S = 0;
       FANCY_DIRECT_R(0, 2) FANCY_DIRECT_R(0, 3)
     }
   }
-#endif
 #undef FANCY_DIRECT_R
 #undef FANCY_DIRECT
   return nullptr;
