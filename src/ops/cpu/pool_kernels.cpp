@@ -1037,12 +1037,13 @@ int64_t stride2_indices_avx2(const float* const (&rp)[R], const int64_t (&rel)[R
 
 // Max or min with indices over one whole output row of R × K windows at stride s ≥ 3
 // (see direct_row_for), 8 outputs at a time: tap (r, k) of outputs o..o+7 is one gather,
-// lane i reading column (o + i)·s − pad + k of row r, and the row's last 1–7 outputs (or
-// all of a shorter row) take one masked step. Taps in the padding are left out of the
-// gather and read as −inf (max) or +inf (min), which never take; each lane starts from
-// that and the position of its window's first element, ATen's own start, so edge windows
-// need no loop of their own. The gathers bound it: two chains of folds, or a masked tail
-// step instead of an overlapping one, measured the same.
+// lane i reading column (o + i)·s − pad + k of row r; a row of fewer than 8 outputs takes
+// one masked step, and longer ones end with a step overlapping the one before (steps).
+// Taps in the padding are left out of the gather and read as −inf (max) or +inf (min),
+// which never take; each lane starts from that and the position of its window's first
+// element, ATen's own start, so edge windows need no loop of their own. The gathers bound
+// it: two chains of folds, or a masked tail step instead of an overlapping one, measured
+// the same.
 template <Fold F, int K, int R>
 void strided_indices_avx2(const float* const* rows, const int64_t* row_base, int64_t w_in, float* __restrict y,
                           int64_t* __restrict yi, int64_t w_out, int64_t s, int64_t pad) {
@@ -1224,9 +1225,10 @@ constexpr bool stride2_extremes_in_avx2() {
 // AVX2 and AVX-512 builds does float rows in strided_indices_avx2 (positions in int32);
 // the per-row folds they had gone through (a strided pass per tap, index beside value)
 // ran 3×3/3 max pooling with indices at 7 % of the read rate on 28×28 maps, 1.8×
-// PyTorch. The scalar loops remain for double, and in AVX-512 builds for planes whose
-// positions overflow int32; AVX2 builds compile their select into branches, which random
-// data mispredicts (2.1–2.6× slower than the folds on 2×2/3), so there double keeps the folds.
+// PyTorch. The scalar loops remain for double in AVX-512 builds and for planes whose
+// positions overflow int32 (2^31 elements); GCC compiles their select into branches for
+// AVX2, which random data mispredicts (2.1–2.6× slower than the folds on 2×2/3), so
+// AVX2 builds keep the folds for double.
 template <Fold F, bool Idx, typename T>
 DirectFn<T> direct_row_for(int64_t S, int64_t K, int64_t R) {
   // Max and min over 3 strided taps per row vectorise poorly in the compiler's hands;
