@@ -816,6 +816,15 @@ inline void store_positions8(int64_t* out, __m256i ri) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ri)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ri, 1)));
 }
+// store_positions8 of the lanes where `live` is all ones; the others are not written.
+inline void store_positions8(int64_t* out, __m256i ri, __m256i live) {
+  auto half = [](__m256i v, int h) {
+    return _mm256_cvtepi32_epi64(h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
+  };
+  for (int h = 0; h < 2; ++h) {
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(out + 4 * h), half(live, h), half(ri, h));
+  }
+}
 
 // Runs step(o) over [lo, hi) N outputs at a time and returns the first output left to the
 // caller's scalar loop. The last 1 to N − 1 outputs of a range of N or more get one more
@@ -1068,11 +1077,7 @@ void strided_indices_avx2(const float* const* rows, const int64_t* row_base, int
       }
     }
     _mm256_maskstore_ps(y + o, live, a);
-    _mm256_maskstore_epi64(reinterpret_cast<long long*>(yi + o), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(live)),
-                           _mm256_cvtepi32_epi64(_mm256_castsi256_si128(ai)));
-    _mm256_maskstore_epi64(reinterpret_cast<long long*>(yi + o + 4),
-                           _mm256_cvtepi32_epi64(_mm256_extracti128_si256(live, 1)),
-                           _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ai, 1)));
+    store_positions8(yi + o, ai, live);
   };
   const int64_t o = steps<8>(0, w_out, [&](int64_t o) { step(o, _mm256_set1_epi32(-1)); });
   if (o < w_out) step(o, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(w_out - o)), lane));
